@@ -1,0 +1,1 @@
+"""Export stage: generator checkpoints → PyTorch modules → ONNX with the served uint8 contract."""

@@ -1,0 +1,84 @@
+"""Wrap a generator into the served uint8 contract and export it to ONNX.
+
+The graph owns all pixel handling: uint8 NHWC RGB in, the family's value range inside,
+rounded and clamped uint8 NHWC RGB out. Clients never normalize.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import Tensor, nn
+
+from pastiche.contract import INPUT_NAME, OUTPUT_NAME, StyleMetadata
+
+OPSET = 18
+
+
+class ServedGenerator(nn.Module):
+    """``uint8 [N,H,W,3]`` → generator in its own value range → ``uint8 [N,H,W,3]``."""
+
+    def __init__(self, generator: nn.Module, value_range: tuple[float, float]) -> None:
+        super().__init__()
+        self.generator = generator
+        low, high = value_range
+        self.low = low
+        self.scale = (high - low) / 255.0
+
+    def forward(self, image: Tensor) -> Tensor:
+        x = image.permute(0, 3, 1, 2).to(torch.float32) * self.scale + self.low
+        y = self.generator(x)
+        y = ((y - self.low) / self.scale).round().clamp(0.0, 255.0)
+        return y.to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def export_onnx(
+    generator: nn.Module,
+    value_range: tuple[float, float],
+    path: Path,
+    metadata: StyleMetadata,
+    sample_side: int = 64,
+) -> Path:
+    """Export ``generator`` with dynamic N, H, W and the style's metadata; returns ``path``."""
+    served = ServedGenerator(generator.eval(), value_range).eval()
+    side = max(sample_side, 2 * metadata.size_multiple)
+    side -= side % metadata.size_multiple
+    sample = torch.zeros((2, side, side, 3), dtype=torch.uint8)
+    batch, height, width = (torch.export.Dim.DYNAMIC,) * 3
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        # The dynamo exporter is chatty about internals that do not affect the graph.
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            served,
+            (sample,),
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"image": {0: batch, 1: height, 2: width}},
+            external_data=False,
+            verbose=False,
+        )
+    model = program.model_proto
+    onnx.helper.set_model_props(model, metadata.to_onnx_metadata())
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return path
+
+
+def read_metadata(path: Path) -> StyleMetadata:
+    """The :class:`StyleMetadata` stored in an exported ONNX file."""
+    model = onnx.load(path, load_external_data=False)
+    return StyleMetadata.from_onnx_metadata({p.key: p.value for p in model.metadata_props})
+
+
+def torch_reference(generator: nn.Module, value_range: tuple[float, float], images: np.ndarray) -> np.ndarray:
+    """Run the served wrapper in PyTorch on uint8 NHWC images: the parity reference."""
+    served = ServedGenerator(generator.eval(), value_range).eval()
+    with torch.no_grad():
+        return served(torch.from_numpy(images)).numpy()

@@ -1,0 +1,20 @@
+"""The ``pastiche`` command: one entry point whose subcommands each belong to a stage's package."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="pastiche",
+    help="GAN style transfer on NVIDIA Triton: export, publish, serve and benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def up() -> None:
+    """Run the whole stack on this machine: S3 endpoint, Triton, gateway (Ctrl-C stops all)."""
+    from deploy.stack import run_stack
+
+    raise typer.Exit(run_stack())
