@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from export.families.resnet import ResnetConfig, ResnetGenerator
+from export.families.transformer_net import TransformerNet, TransformerNetConfig
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class FamilySpec:
 
 RESNET = FamilySpec(name="resnet", value_range=(-1.0, 1.0), size_multiple=4, preferred_side=512)
 
-FAMILIES: dict[str, FamilySpec] = {RESNET.name: RESNET}
+TRANSFORMER_NET = FamilySpec(name="transformer_net", value_range=(0.0, 255.0), size_multiple=4, preferred_side=512)
+
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (RESNET, TRANSFORMER_NET)}
 
 
 def build_seeded_resnet(ngf: int = 16, n_blocks: int = 6, seed: int = 0) -> nn.Module:
