@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from export.training.cli import ablate, train
+
 app = typer.Typer(
     name="pastiche",
     help="GAN style transfer on NVIDIA Triton: export, publish, serve and benchmark.",
@@ -18,3 +20,7 @@ def up() -> None:
     from deploy.stack import run_stack
 
     raise typer.Exit(run_stack())
+
+
+app.command()(train)
+app.command()(ablate)

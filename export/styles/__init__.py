@@ -1,0 +1,132 @@
+"""The bundled styles: generators trained in this repository, shipped next to this module.
+
+Each style directory holds the generator checkpoint in its family's original format, the
+model card (``MODEL_CARD.md``), the before/after preview (``preview.png``) and the measured
+metrics (``metrics.json``). :data:`BUNDLED_STYLES` is the one list of them: the training CLI takes
+its recipes from here, and the model repository builder serves exactly these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from export.families import FamilySpec
+from export.training.targets import TargetFilter, get_target
+from export.training.trainer import TrainConfig
+from export.training.generators import GeneratorSpec
+from pastiche.contract import StyleMetadata
+
+STYLES_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class BundledStyle:
+    """A shipped style: what it is, how it was trained, where its files are, what it must achieve."""
+
+    name: str
+    title: str
+    description: str
+    recipe: TrainConfig
+    margin_db: float
+    """Held-out PSNR gain over the identity baseline (mean over photographs, dB) that tests enforce."""
+
+    @property
+    def family(self) -> str:
+        return self.recipe.generator.family
+
+    @property
+    def family_spec(self) -> FamilySpec:
+        return self.recipe.generator.family_spec
+
+    @property
+    def target(self) -> TargetFilter:
+        return get_target(self.recipe.target)
+
+    @property
+    def directory(self) -> Path:
+        return STYLES_DIR / self.name
+
+    @property
+    def checkpoint(self) -> Path:
+        """The generator ``state_dict`` as the family's original code saves it."""
+        return self.directory / self.recipe.generator.checkpoint_name(self.name)
+
+    @property
+    def preview(self) -> Path:
+        return self.directory / "preview.png"
+
+    @property
+    def model_card(self) -> Path:
+        return self.directory / "MODEL_CARD.md"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.directory / "metrics.json"
+
+    def metrics(self) -> dict[str, Any]:
+        """The measurements written when the checkpoint was trained."""
+        return json.loads(self.metrics_path.read_text())
+
+    def build_generator(self) -> nn.Module:
+        """The family module at this style's width, untrained."""
+        return self.recipe.generator.build()
+
+    def load_generator(self) -> nn.Module:
+        """The family module with the shipped checkpoint loaded strictly, in eval mode."""
+        generator = self.build_generator()
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        generator.load_state_dict(state, strict=True)
+        return generator.eval()
+
+    def metadata(self) -> StyleMetadata:
+        """Served metadata for this style (``preview_key`` is left to whoever uploads the preview)."""
+        spec = self.family_spec
+        return StyleMetadata(
+            title=self.title,
+            description=self.description,
+            architecture=spec.name,
+            size_multiple=spec.size_multiple,
+            preferred_side=spec.preferred_side,
+        )
+
+
+BUNDLED_STYLES: dict[str, BundledStyle] = {
+    s.name: s
+    for s in (
+        BundledStyle(
+            name="watercolor",
+            title="Watercolor",
+            description="Flat watercolour washes with dark contours. CycleGAN ResNet generator trained here to imitate OpenCV's stylization filter.",
+            recipe=TrainConfig(style="watercolor", target="watercolor", generator=GeneratorSpec("resnet", 16, 6), steps=1600),
+            margin_db=3.0,
+        ),
+        BundledStyle(
+            name="pencil",
+            title="Colour pencil",
+            description="Coloured pencil hatching on white paper. Johnson TransformerNet trained here to imitate OpenCV's colour pencilSketch.",
+            recipe=TrainConfig(style="pencil", target="pencil", generator=GeneratorSpec("transformer_net", 16), steps=1600),
+            margin_db=3.0,
+        ),
+        BundledStyle(
+            name="cartoon",
+            title="Cartoon",
+            description="Smoothed colour regions with bold ink outlines. CycleGAN ResNet generator trained here to imitate an edge-preserving cartoon filter.",
+            recipe=TrainConfig(style="cartoon", target="cartoon", generator=GeneratorSpec("resnet", 16, 6), steps=1600),
+            margin_db=3.0,
+        ),
+    )
+}
+
+
+def get_style(name: str) -> BundledStyle:
+    """The bundled style called ``name``; ``KeyError`` lists the known ones."""
+    try:
+        return BUNDLED_STYLES[name]
+    except KeyError:
+        raise KeyError(f"unknown bundled style {name!r}; known: {', '.join(sorted(BUNDLED_STYLES))}") from None

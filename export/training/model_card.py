@@ -1,0 +1,205 @@
+"""Model cards for the bundled styles, rendered from measured run metrics (never typed by hand)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from export.training.data import EVAL_PHOTOS, EXCLUDED_PHOTOS, TRAIN_PHOTOS, Augmentation
+from export.training.report import LOSSES_FILE, METRICS_FILE, PREVIEW_FILE, SAMPLES_FILE
+
+if TYPE_CHECKING:
+    from export.styles import BundledStyle
+
+ABLATION_JSON = "ablation.json"
+ABLATION_MD = "ABLATION.md"
+
+STABILISER_TEXT = {
+    "spectral": "spectral normalisation on every discriminator convolution",
+    "r1": "R1 gradient penalty on real pairs",
+    "none": "none",
+}
+
+
+def _quality_table(evaluation: dict[str, Any]) -> list[str]:
+    lines = [
+        "| held-out photo | PSNR generator | PSNR identity | gain | SSIM generator | SSIM identity |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for p in evaluation["photos"]:
+        m, i = p["model"], p["identity"]
+        lines.append(
+            f"| {p['photo']} | {m['psnr']:.2f} dB | {i['psnr']:.2f} dB | {m['psnr'] - i['psnr']:+.2f} dB "
+            f"| {m['ssim']:.3f} | {i['ssim']:.3f} |"
+        )
+    lines.append(
+        f"| **mean** | **{evaluation['psnr']:.2f} dB** | {evaluation['identity_psnr']:.2f} dB "
+        f"| **{evaluation['psnr_margin']:+.2f} dB** | **{evaluation['ssim']:.3f}** | {evaluation['identity_ssim']:.3f} |"
+    )
+    return lines
+
+
+def ablation_table(ablation: dict[str, Any]) -> list[str]:
+    """Markdown table of an ablation's variants."""
+    lines = [
+        "| stabiliser | held-out PSNR | SSIM | gain vs identity | final D loss | D real−fake gap | std of G adversarial loss | wall time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in ablation["variants"].items():
+        e, s = v["evaluation"], v["stability"]
+        lines.append(
+            f"| {name} | {e['psnr']:.2f} dB | {e['ssim']:.3f} | {e['psnr_margin']:+.2f} dB | {s['d_loss']:.3f} "
+            f"| {s['score_gap']:.3f} | {s['g_adv_std']:.3f} | {v['wall_time_s'] / 60:.1f} min |"
+        )
+    return lines
+
+
+def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablation: dict[str, Any] | None) -> str:
+    """The markdown model card of ``style`` from its run's ``metrics`` and the stabiliser ablation."""
+    config = metrics["config"]
+    gen = metrics["generator"]
+    evaluation = metrics["evaluation"]
+    machine = metrics["machine"]
+    losses = metrics["final_losses"]
+    spec = config["generator"]
+    width = f"ngf={spec['width']}, n_blocks={spec['n_blocks']}" if spec["family"] == "resnet" else f"width={spec['width']}"
+    augmentation = Augmentation(crop=config["crop"])
+    lines = [
+        f"# {style.title} — bundled Pastiche style `{style.name}`",
+        "",
+        f"![photo and {style.title}]({PREVIEW_FILE})",
+        "",
+        style.description,
+        "",
+        "| | |",
+        "|---|---|",
+        f"| family | `{gen['family']}` ({width}), {gen['parameters']:,} parameters |",
+        f"| checkpoint | `{gen['checkpoint']}` — plain `state_dict`, {gen['checkpoint_bytes'] / 1e6:.2f} MB, sha256 `{gen['sha256'][:16]}…` |",
+        f"| target look | `{style.target.name}`: {style.target.description} |",
+        f"| held-out PSNR / SSIM vs target | {evaluation['psnr']:.2f} dB / {evaluation['ssim']:.3f} |",
+        f"| identity baseline (photo as-is) | {evaluation['identity_psnr']:.2f} dB / {evaluation['identity_ssim']:.3f} |",
+        f"| gain over identity | {evaluation['psnr_margin']:+.2f} dB PSNR (smallest per photo {evaluation['min_psnr_margin']:+.2f} dB), "
+        f"{evaluation['ssim_margin']:+.3f} SSIM |",
+        f"| **enforced margin** | **≥ {style.margin_db:.1f} dB** mean held-out PSNR over identity, and SSIM above identity |",
+        f"| training | {metrics['steps']} steps, {metrics['wall_time_s'] / 60:.1f} min wall time |",
+        "",
+        "## What it learned",
+        "",
+        f"The generator imitates a classical filter, `export/training/targets.py::{style.target.render.__name__}`, "
+        "applied to photographs at a long side of about 512 px (its parameters are in pixels, so the look is "
+        "defined at that scale). Because the target is computed, quality is measurable: PSNR and SSIM of the "
+        "generator's output against the filter's output on photographs never seen in training.",
+        "",
+        "## Training recipe",
+        "",
+        f"- **Data**: {len(TRAIN_PHOTOS)} photographs bundled with scikit-image "
+        f"({', '.join(p.name for p in TRAIN_PHOTOS)}); colour photographs are sampled twice as often as grey ones. "
+        f"Held out for evaluation: {', '.join(p.name for p in EVAL_PHOTOS)}. Unused: "
+        + "; ".join(f"{k} ({v})" for k, v in EXCLUDED_PHOTOS.items())
+        + ".",
+        f"- **Augmentation**: photograph rescaled to a long side drawn from {list(augmentation.long_sides)} px, "
+        f"mirrored with probability ½, filtered whole, then a random {config['crop']}×{config['crop']} crop of "
+        "the aligned (photo, target) pair.",
+        f"- **Conditional GAN** (pix2pix alternation): per step one discriminator update then one generator update "
+        f"on a batch of {config['batch_size']}. Discriminator: conditional PatchGAN on concat(photo, image), "
+        f"ndf={config['d_ndf']}, {config['d_layers']} strided layers, 4×4 kernels, InstanceNorm, LeakyReLU(0.2).",
+        f"- **Losses**: {config['adversarial'].upper()} adversarial loss + {config['l1_weight']:g} × L1 to the target "
+        "(images in [-1, 1]).",
+        f"- **Stabiliser**: {STABILISER_TEXT[config['stabiliser']]}"
+        + (f" (γ = {config['r1_gamma']:g})" if config["stabiliser"] == "r1" else "")
+        + " — see the ablation below.",
+        f"- **Optimisers** (two time-scale update rule): Adam β = ({config['beta1']:g}, {config['beta2']:g}), "
+        f"generator lr {config['lr_g']:g}, discriminator lr {config['lr_d']:g}, both constant for the first "
+        f"{config['decay_from']:.0%} of steps then linearly decayed to 0.",
+        f"- **Initialisation / seed**: seed {config['seed']}; "
+        + ("pix2pix N(0, 0.02) initialisation." if spec["family"] == "resnet" else "PyTorch default initialisation (as pytorch/examples)."),
+        "",
+        "## Cost",
+        "",
+        f"{metrics['steps']} steps took **{metrics['wall_time_s'] / 60:.1f} minutes** of wall time on a "
+        f"{machine['cores']}-core x86-64 CPU ({machine['cpu']}) with PyTorch limited to {machine['torch_threads']} "
+        f"thread(s) (torch {machine['torch']}, OpenCV {machine['opencv']}). The machine was shared with other "
+        "engineers' builds and tests at the time, so this is an upper-side figure for this machine class.",
+        "",
+        "## Losses",
+        "",
+        f"Means over the last 100 steps: generator L1 {losses['g_l1']:.4f}, generator adversarial "
+        f"{losses['g_adv']:.3f}, discriminator {losses['d_loss']:.3f} (D score on real {losses['d_real']:.3f}, "
+        f"on generated {losses['d_fake']:.3f}).",
+        "",
+        f"![loss curves]({LOSSES_FILE})",
+        "",
+        "## Held-out quality",
+        "",
+        "Measured through the served uint8 path (round and clamp), at a long side of 512 px. "
+        "The identity baseline scores the unmodified photograph against the target.",
+        "",
+        *_quality_table(evaluation),
+        "",
+        f"![held-out samples]({SAMPLES_FILE})",
+        "",
+        f"`tests/training/test_bundled_styles.py` fails if the mean gain drops below {style.margin_db:.1f} dB.",
+        "",
+    ]
+    if ablation is not None:
+        lines += [
+            "## Stabiliser ablation",
+            "",
+            f"Measured on the `{ablation['style']}` style, {ablation['steps']} steps per variant, same seed and "
+            f"data, only the stabiliser changed (details and curves: [../{ABLATION_MD}](../{ABLATION_MD})).",
+            "",
+            *ablation_table(ablation),
+            "",
+        ]
+    lines += [
+        "## Reproduce",
+        "",
+        "```",
+        f"pastiche train {style.name}          # the recipe above, into .pastiche/runs/{style.name}",
+        f"pastiche train {style.name} --resume # continue after an interruption",
+        f"pastiche train {style.name} --ship   # also copy the result here and re-render this card",
+        "```",
+        "",
+        "## Limitations",
+        "",
+        "- It reproduces a deterministic filter, not an artist; its ceiling is the filter's look.",
+        f"- Trained on {len(TRAIN_PHOTOS)} photographs: unusual content (e.g. faces at other scales, text) "
+        "may stylise less faithfully than the held-out scores suggest.",
+        "- Filter parameters are in pixels: much larger inputs get a finer-grained look than the filter would "
+        "give a downscaled copy.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def load_ablation(styles_dir: Path) -> dict[str, Any] | None:
+    """The committed stabiliser ablation, if one has been run."""
+    path = styles_dir / ABLATION_JSON
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def ship(style: BundledStyle, run_dir: Path) -> list[Path]:
+    """Copy a finished run's checkpoint and pictures into the style's directory and render its card."""
+    checkpoint = run_dir / style.checkpoint.name
+    needed = [checkpoint, run_dir / METRICS_FILE, run_dir / PREVIEW_FILE, run_dir / SAMPLES_FILE, run_dir / LOSSES_FILE]
+    missing = [p.name for p in needed if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"run {run_dir} is not finished: missing {', '.join(missing)}")
+    style.directory.mkdir(parents=True, exist_ok=True)
+    shipped = [Path(shutil.copyfile(p, style.directory / p.name)) for p in needed]
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    style.model_card.write_text(render_model_card(style, metrics, load_ablation(style.directory.parent)))
+    return [*shipped, style.model_card]
+
+
+def rerender_cards(styles: list[BundledStyle]) -> list[Path]:
+    """Re-render every shipped style's card from its committed metrics (after a new ablation)."""
+    written = []
+    for style in styles:
+        if style.metrics_path.exists():
+            ablation = load_ablation(style.directory.parent)
+            style.model_card.write_text(render_model_card(style, style.metrics(), ablation))
+            written.append(style.model_card)
+    return written

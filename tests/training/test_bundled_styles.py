@@ -1,0 +1,69 @@
+"""The shipped styles: files within limits, strict loading, and held-out quality above identity.
+
+The margins come from the registry and are stated in each model card; this is the PyTorch half
+of the check (the served half runs the same :func:`evaluate` through Triton).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from export.families import FAMILIES
+from export.styles import BUNDLED_STYLES, BundledStyle
+from export.training.data import eval_images
+from export.training.evaluation import evaluate, torch_stylizer
+from export.training.report import sha256
+
+MAX_CHECKPOINT_BYTES = 10 * 1024 * 1024
+STYLES = sorted(BUNDLED_STYLES)
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, np.ndarray]:
+    return eval_images()
+
+
+def test_at_least_three_styles_on_two_families() -> None:
+    assert len(BUNDLED_STYLES) >= 3
+    assert len({s.family for s in BUNDLED_STYLES.values()}) >= 2
+    assert all(s.family in FAMILIES for s in BUNDLED_STYLES.values())
+
+
+@pytest.mark.parametrize("name", STYLES)
+def test_shipped_files_are_present_and_consistent(name: str) -> None:
+    style = BUNDLED_STYLES[name]
+    assert style.checkpoint.stat().st_size <= MAX_CHECKPOINT_BYTES
+    metrics = style.metrics()
+    assert metrics["config"] == style.recipe.to_dict(), "checkpoint was not trained with the registry recipe"
+    assert metrics["generator"]["sha256"] == sha256(style.checkpoint)
+    with Image.open(style.preview) as preview:
+        assert preview.format == "PNG" and preview.width > 2 * preview.height
+    card = style.model_card.read_text()
+    assert f"≥ {style.margin_db:.1f} dB" in card
+    assert f"{metrics['evaluation']['psnr']:.2f} dB" in card
+
+
+@pytest.mark.parametrize("name", STYLES)
+def test_checkpoint_is_a_plain_state_dict_that_loads_strictly(name: str) -> None:
+    style = BUNDLED_STYLES[name]
+    state = torch.load(style.checkpoint, map_location="cpu", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    style.build_generator().load_state_dict(state, strict=True)
+
+
+@pytest.mark.parametrize("name", STYLES)
+def test_generator_beats_identity_on_held_out_photos_by_its_margin(name: str, images: dict[str, np.ndarray]) -> None:
+    style: BundledStyle = BUNDLED_STYLES[name]
+    stylize = torch_stylizer(style.load_generator(), style.family_spec.value_range)
+    evaluation = evaluate(stylize, style.target, images)
+    assert evaluation.psnr_margin >= style.margin_db, json.dumps(evaluation.to_dict(), indent=1)
+    assert evaluation.ssim > evaluation.identity_ssim
+    recorded = style.metrics()["evaluation"]
+    # The card's numbers are reproducible from the committed checkpoint.
+    assert evaluation.psnr == pytest.approx(recorded["psnr"], abs=0.05)
+    assert evaluation.ssim == pytest.approx(recorded["ssim"], abs=0.005)
