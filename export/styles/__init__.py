@@ -103,7 +103,9 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
             name="watercolor",
             title="Watercolor",
             description="Flat watercolour washes with dark contours. CycleGAN ResNet generator trained here to imitate OpenCV's stylization filter.",
-            recipe=TrainConfig(style="watercolor", target="watercolor", generator=GeneratorSpec("resnet", 16, 6), steps=1600),
+            recipe=TrainConfig(
+                style="watercolor", target="watercolor", generator=GeneratorSpec("resnet", 16, 6, norm="batch"), steps=2400
+            ),
             margin_db=3.0,
         ),
         BundledStyle(

@@ -185,45 +185,50 @@ def train(
 
 def ablate(
     style: Annotated[str, typer.Argument(help="Bundled style whose recipe is ablated.")],
-    steps: Annotated[int, typer.Option(min=1, help="Steps per variant.")] = 600,
-    stabilisers: Annotated[str, typer.Option(help="Comma-separated variants to compare.")] = "spectral,r1,none",
+    vary: Annotated[str, typer.Option(help="The one setting to vary (stabiliser, norm, adversarial, lr_d, ...).")] = "stabiliser",
+    values: Annotated[str, typer.Option(help="Comma-separated values of --vary to compare.")] = "spectral,r1,none",
+    steps: Annotated[int, typer.Option(min=1, help="Steps per variant.")] = 500,
     out: Annotated[Optional[Path], typer.Option(help="Runs directory (default: .pastiche/runs/ablation-STYLE).")] = None,
-    ship: Annotated[bool, typer.Option("--ship", help="Write ABLATION.md/json into export/styles and re-render the cards.")] = False,
+    ship: Annotated[
+        bool, typer.Option("--ship", help="Write the result into export/styles/ablations and re-render the model cards.")
+    ] = False,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for PyTorch and OpenCV.")] = 1,
 ) -> None:
-    """Train a style's recipe once per discriminator stabiliser and compare held-out quality and stability."""
+    """Train a style's recipe once per value of one setting and compare held-out quality and GAN stability."""
     from rich.console import Console
 
-    from export.styles import BUNDLED_STYLES, STYLES_DIR
-    from export.training.ablation import run_ablation, write_ablation
-    from export.training.model_card import ablation_table, rerender_cards
-    from export.training.trainer import STABILISERS
+    from export.styles import BUNDLED_STYLES
+    from export.training.ablation import ablation_table, parse_values, run_ablation, write_ablation
+    from export.training.model_card import ABLATIONS_DIR, rerender_cards
 
     console = Console(stderr=True)
     if style not in BUNDLED_STYLES:
         raise typer.BadParameter(f"unknown bundled style {style!r}; known: {', '.join(sorted(BUNDLED_STYLES))}", param_hint="STYLE")
-    variants = tuple(v.strip() for v in stabilisers.split(",") if v.strip())
-    unknown = [v for v in variants if v not in STABILISERS]
-    if unknown or not variants:
-        raise typer.BadParameter(f"stabilisers must be among {', '.join(STABILISERS)}; got {stabilisers!r}", param_hint="--stabilisers")
+    bundled = BUNDLED_STYLES[style]
+    try:
+        parsed = parse_values(vary, values, bundled.recipe)
+    except (ValueError, KeyError) as error:
+        raise typer.BadParameter(str(error), param_hint="--vary/--values") from None
     _limit_threads(threads)
     run_dir = out or DEFAULT_RUNS / f"ablation-{style}"
     with StopRequest() as stop, _progress() as progress:
         task = progress.add_task("ablate", total=steps, losses="")
 
-        def on_variant(name: str) -> None:
-            progress.update(task, description=f"ablate {style}: {name}", completed=0)
+        def on_variant(label: str) -> None:
+            progress.update(task, description=f"ablate {style}: {vary}={label}", completed=0)
 
         def on_step(t: Trainer, losses: dict[str, float]) -> None:
             progress.update(task, completed=t.step_count, losses=_loss_text(losses))
+            if t.step_count % t.config.checkpoint_every == 0 and not progress.console.is_terminal:
+                progress.console.log(f"{vary}: step {t.step_count}/{t.config.steps}  {_loss_text(losses)}")
 
-        ablation, histories = run_ablation(BUNDLED_STYLES[style], steps, run_dir, variants, on_step, on_variant, stop)
+        ablation, histories = run_ablation(bundled, vary, parsed, steps, run_dir, on_step, on_variant, stop)
     if ablation is None:
         console.print(f"stopped (checkpoints saved); run the same command again to continue (state in {run_dir})")
         raise typer.Exit(130)
     for line in ablation_table(ablation):
         console.print(line, markup=False)
-    written = write_ablation(ablation, histories, STYLES_DIR if ship else run_dir)
+    written = write_ablation(ablation, histories, ABLATIONS_DIR if ship else run_dir)
     if ship:
         written += rerender_cards(list(BUNDLED_STYLES.values()))
     for path in written:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from export.families import FAMILIES, FamilySpec
-from export.families.resnet import ResnetConfig, ResnetGenerator
+from export.families.resnet import Norm, ResnetConfig, ResnetGenerator
 from export.families.transformer_net import TransformerNet, TransformerNetConfig
 
 CHECKPOINT_NAMES: dict[str, str] = {
@@ -32,10 +32,14 @@ class GeneratorSpec:
     width: int
     n_blocks: int = 6
     """Residual blocks (ResNet only; TransformerNet always has five)."""
+    norm: Norm = "instance"
+    """ResNet normalisation, as pix2pix's ``--norm`` (TransformerNet always uses affine InstanceNorm)."""
 
     def __post_init__(self) -> None:
         if self.family not in CHECKPOINT_NAMES:
             raise ValueError(f"unknown family {self.family!r}; known: {', '.join(sorted(CHECKPOINT_NAMES))}")
+        if self.norm not in ("instance", "batch"):
+            raise ValueError(f"norm must be instance or batch, got {self.norm!r}")
         if self.width < 1 or self.n_blocks < 1:
             raise ValueError("width and n_blocks must be positive")
 
@@ -47,7 +51,7 @@ class GeneratorSpec:
     def module_config(self) -> ResnetConfig | TransformerNetConfig:
         """The family module's own config dataclass."""
         if self.family == "resnet":
-            return ResnetConfig(ngf=self.width, n_blocks=self.n_blocks)
+            return ResnetConfig(ngf=self.width, n_blocks=self.n_blocks, norm=self.norm)
         return TransformerNetConfig(width=self.width)
 
     def build(self) -> nn.Module:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
+from export.training.ablation import ablation_files, ablation_table, load_ablations
 from export.training.data import EVAL_PHOTOS, EXCLUDED_PHOTOS, TRAIN_PHOTOS, Augmentation
 from export.training.report import LOSSES_FILE, METRICS_FILE, PREVIEW_FILE, SAMPLES_FILE
 
-if TYPE_CHECKING:
-    from export.styles import BundledStyle
-
-ABLATION_JSON = "ablation.json"
-ABLATION_MD = "ABLATION.md"
+INDEX_MD = "README.md"
+ABLATIONS_DIR = STYLES_DIR / "ablations"
 
 STABILISER_TEXT = {
     "spectral": "spectral normalisation on every discriminator convolution",
@@ -41,30 +40,19 @@ def _quality_table(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
-def ablation_table(ablation: dict[str, Any]) -> list[str]:
-    """Markdown table of an ablation's variants."""
-    lines = [
-        "| stabiliser | held-out PSNR | SSIM | gain vs identity | final D loss | D real−fake gap | std of G adversarial loss | wall time |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, v in ablation["variants"].items():
-        e, s = v["evaluation"], v["stability"]
-        lines.append(
-            f"| {name} | {e['psnr']:.2f} dB | {e['ssim']:.3f} | {e['psnr_margin']:+.2f} dB | {s['d_loss']:.3f} "
-            f"| {s['score_gap']:.3f} | {s['g_adv_std']:.3f} | {v['wall_time_s'] / 60:.1f} min |"
-        )
-    return lines
-
-
-def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablation: dict[str, Any] | None) -> str:
-    """The markdown model card of ``style`` from its run's ``metrics`` and the stabiliser ablation."""
+def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: list[dict[str, Any]]) -> str:
+    """The markdown model card of ``style`` from its run's ``metrics`` and the committed ablations."""
     config = metrics["config"]
     gen = metrics["generator"]
     evaluation = metrics["evaluation"]
     machine = metrics["machine"]
     losses = metrics["final_losses"]
     spec = config["generator"]
-    width = f"ngf={spec['width']}, n_blocks={spec['n_blocks']}" if spec["family"] == "resnet" else f"width={spec['width']}"
+    width = (
+        f"ngf={spec['width']}, n_blocks={spec['n_blocks']}, norm={spec['norm']}"
+        if spec["family"] == "resnet"
+        else f"width={spec['width']}"
+    )
     augmentation = Augmentation(crop=config["crop"])
     lines = [
         f"# {style.title} — bundled Pastiche style `{style.name}`",
@@ -143,16 +131,19 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablation: di
         f"`tests/training/test_bundled_styles.py` fails if the mean gain drops below {style.margin_db:.1f} dB.",
         "",
     ]
-    if ablation is not None:
+    if ablations:
         lines += [
-            "## Stabiliser ablation",
+            "## Measured effect of the recipe's choices",
             "",
-            f"Measured on the `{ablation['style']}` style, {ablation['steps']} steps per variant, same seed and "
-            f"data, only the stabiliser changed (details and curves: [../{ABLATION_MD}](../{ABLATION_MD})).",
-            "",
-            *ablation_table(ablation),
+            "Each ablation trains one bundled recipe for a shorter schedule once per value of a single "
+            "setting (same seed and data); the recipe's own value is in bold. Full pages with loss curves: "
+            + ", ".join(f"[{a['field']}](../ablations/{ablation_files(ABLATIONS_DIR, a['field'])[1].name})" for a in ablations)
+            + ".",
             "",
         ]
+        for ablation in ablations:
+            lines += [f"**`{ablation['field']}`** on `{ablation['style']}`, {ablation['steps']} steps:", ""]
+            lines += [*ablation_table(ablation), ""]
     lines += [
         "## Reproduce",
         "",
@@ -174,12 +165,6 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablation: di
     return "\n".join(lines)
 
 
-def load_ablation(styles_dir: Path) -> dict[str, Any] | None:
-    """The committed stabiliser ablation, if one has been run."""
-    path = styles_dir / ABLATION_JSON
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def ship(style: BundledStyle, run_dir: Path) -> list[Path]:
     """Copy a finished run's checkpoint and pictures into the style's directory and render its card."""
     checkpoint = run_dir / style.checkpoint.name
@@ -190,16 +175,47 @@ def ship(style: BundledStyle, run_dir: Path) -> list[Path]:
     style.directory.mkdir(parents=True, exist_ok=True)
     shipped = [Path(shutil.copyfile(p, style.directory / p.name)) for p in needed]
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    style.model_card.write_text(render_model_card(style, metrics, load_ablation(style.directory.parent)))
-    return [*shipped, style.model_card]
+    style.model_card.write_text(render_model_card(style, metrics, load_ablations(ABLATIONS_DIR)))
+    index = STYLES_DIR / INDEX_MD
+    index.write_text(render_index(list(BUNDLED_STYLES.values())))
+    return [*shipped, style.model_card, index]
 
 
 def rerender_cards(styles: list[BundledStyle]) -> list[Path]:
-    """Re-render every shipped style's card from its committed metrics (after a new ablation)."""
+    """Re-render every shipped style's card and the styles index from committed metrics."""
     written = []
     for style in styles:
         if style.metrics_path.exists():
-            ablation = load_ablation(style.directory.parent)
-            style.model_card.write_text(render_model_card(style, style.metrics(), ablation))
+            style.model_card.write_text(render_model_card(style, style.metrics(), load_ablations(ABLATIONS_DIR)))
             written.append(style.model_card)
-    return written
+    index = STYLES_DIR / INDEX_MD
+    index.write_text(render_index(styles))
+    return [*written, index]
+
+
+def render_index(styles: list[BundledStyle]) -> str:
+    """export/styles/README.md: the gallery of shipped styles with their previews and headline numbers."""
+    lines = [
+        "# Bundled styles",
+        "",
+        "Generators trained in this repository (`pastiche train STYLE`) to imitate classical stylisation "
+        "filters; each directory holds the checkpoint in its family's original format, the model card, the "
+        "before/after preview and the measured metrics. Numbers are on held-out photographs, against the "
+        "filter's output; the identity baseline is the photograph itself.",
+        "",
+        "| style | family | held-out PSNR (identity) | SSIM (identity) | enforced margin | training |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    shipped = [s for s in styles if s.metrics_path.exists()]
+    for style in shipped:
+        m = style.metrics()
+        e = m["evaluation"]
+        lines.append(
+            f"| [{style.title}]({style.name}/MODEL_CARD.md) | `{style.family}` | {e['psnr']:.2f} dB ({e['identity_psnr']:.2f}) "
+            f"| {e['ssim']:.3f} ({e['identity_ssim']:.3f}) | ≥ {style.margin_db:.1f} dB | {m['steps']} steps, "
+            f"{m['wall_time_s'] / 60:.0f} min |"
+        )
+    lines.append("")
+    for style in shipped:
+        lines += [f"### {style.title}", "", f"![{style.title}]({style.name}/{PREVIEW_FILE})", ""]
+    return "\n".join(lines)

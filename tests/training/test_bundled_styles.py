@@ -14,9 +14,11 @@ import torch
 from PIL import Image
 
 from export.families import FAMILIES
-from export.styles import BUNDLED_STYLES, BundledStyle
+from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
+from export.training.ablation import load_ablations
 from export.training.data import eval_images
 from export.training.evaluation import evaluate, torch_stylizer
+from export.training.model_card import ABLATIONS_DIR, INDEX_MD, render_index, render_model_card
 from export.training.report import sha256
 
 MAX_CHECKPOINT_BYTES = 10 * 1024 * 1024
@@ -67,3 +69,19 @@ def test_generator_beats_identity_on_held_out_photos_by_its_margin(name: str, im
     # The card's numbers are reproducible from the committed checkpoint.
     assert evaluation.psnr == pytest.approx(recorded["psnr"], abs=0.05)
     assert evaluation.ssim == pytest.approx(recorded["ssim"], abs=0.005)
+
+
+def test_committed_documents_are_rendered_from_committed_metrics() -> None:
+    ablations = load_ablations(ABLATIONS_DIR)
+    for style in BUNDLED_STYLES.values():
+        assert style.model_card.read_text() == render_model_card(style, style.metrics(), ablations), style.name
+    assert (STYLES_DIR / INDEX_MD).read_text() == render_index(list(BUNDLED_STYLES.values()))
+
+
+@pytest.mark.parametrize("name", STYLES)
+def test_served_metadata_describes_the_family(name: str) -> None:
+    style = BUNDLED_STYLES[name]
+    metadata = style.metadata()
+    assert metadata.architecture == style.family
+    assert metadata.size_multiple == style.family_spec.size_multiple
+    assert metadata.title == style.title and metadata.description

@@ -1,0 +1,71 @@
+"""Ablations and model cards: measured numbers flow into the rendered documents."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from export.styles import BundledStyle
+from export.training.ablation import load_ablations, parse_values, run_ablation, write_ablation
+from export.training.model_card import render_model_card
+from pastiche.cli import app
+from tests.training.test_training import TINY
+
+
+def test_parse_values_converts_and_validates() -> None:
+    assert parse_values("stabiliser", "spectral, none", TINY) == ("spectral", "none")
+    assert parse_values("lr_d", "1e-4,4e-4", TINY) == (1e-4, 4e-4)
+    assert parse_values("norm", "instance,batch", TINY) == ("instance", "batch")
+    with pytest.raises(ValueError, match="cannot vary"):
+        parse_values("seed", "1,2", TINY)
+    with pytest.raises(ValueError, match="at least two"):
+        parse_values("stabiliser", "none", TINY)
+    with pytest.raises(ValueError, match="float"):
+        parse_values("lr_d", "fast,slow", TINY)
+    with pytest.raises(ValueError, match="stabiliser"):
+        parse_values("stabiliser", "spectral,dropout", TINY)
+
+
+def test_ablation_runs_each_variant_and_renders(tmp_path: Path) -> None:
+    style = BundledStyle(name="tiny", title="Tiny", description="test", recipe=TINY, margin_db=3.0)
+    ablation, histories = run_ablation(style, "stabiliser", ("spectral", "none"), 2, tmp_path / "runs")
+    assert ablation is not None
+    assert set(ablation["variants"]) == {"spectral", "none"} == set(histories)
+    assert ablation["recipe_value"] == "spectral"
+    for variant in ablation["variants"].values():
+        assert variant["evaluation"]["psnr"] > 0
+        assert set(variant["stability"]) == {"d_loss", "score_gap", "g_adv_std", "g_l1"}
+    written = write_ablation(ablation, histories, tmp_path / "out")
+    assert [p.name for p in written] == ["stabiliser.json", "stabiliser.md", "stabiliser.png"]
+    assert load_ablations(tmp_path / "out") == [ablation]
+    page = written[1].read_text()
+    assert "**spectral** (recipe)" in page
+    assert f"{ablation['variants']['none']['evaluation']['psnr']:.2f} dB" in page
+
+
+def test_model_card_and_index_state_measured_numbers(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "run"
+    tiny_args = ["--width", "4", "--n-blocks", "1", "--crop", "32", "--batch-size", "1", "--steps", "1"]
+    assert runner.invoke(app, ["train", "pencil", *tiny_args, "--family", "resnet", "--out", str(out)]).exit_code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = replace(TINY, style="pencil", target="pencil")
+    style = BundledStyle(name="pencil", title="Colour pencil", description="test", recipe=config, margin_db=4.5)
+    card = render_model_card(style, metrics, [])
+    e = metrics["evaluation"]
+    for number in (e["psnr"], e["identity_psnr"]):
+        assert f"{number:.2f} dB" in card
+    assert "≥ 4.5 dB" in card
+    assert f"{metrics['steps']} steps" in card
+    assert "shared" in card  # the wall time's machine caveat
+
+
+def test_ablate_cli_rejects_bad_fields() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["ablate", "watercolor", "--vary", "seed", "--values", "1,2"])
+    assert result.exit_code == 2 and "cannot vary" in result.output
+    assert runner.invoke(app, ["ablate", "nope"]).exit_code == 2
