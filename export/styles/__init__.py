@@ -110,9 +110,12 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
         ),
         BundledStyle(
             name="pencil",
-            title="Colour pencil",
-            description="Coloured pencil hatching on white paper. Johnson TransformerNet trained here to imitate OpenCV's colour pencilSketch.",
-            recipe=TrainConfig(style="pencil", target="pencil", generator=GeneratorSpec("transformer_net", 16), steps=1600),
+            title="Pencil sketch",
+            description="Graphite hatching on white paper. Johnson TransformerNet trained here to imitate OpenCV's pencilSketch.",
+            # pytorch/examples trains TransformerNet with Adam at 1e-3; its unbounded 0..255 output needs it.
+            recipe=TrainConfig(
+                style="pencil", target="pencil", generator=GeneratorSpec("transformer_net", 16), steps=2400, lr_g=1e-3
+            ),
             margin_db=3.0,
         ),
         BundledStyle(

@@ -50,6 +50,16 @@ def watercolor(image: Image) -> Image:
     return _rgb(cv2.stylization(_bgr(image), sigma_s=60, sigma_r=0.45))
 
 
+def pencil_sketch(image: Image) -> Image:
+    """The grey output of OpenCV's ``pencilSketch``: graphite strokes on white, as RGB.
+
+    It depends on luminance ratios more than on absolute colour, which suits generators whose
+    first InstanceNorm discards an image's global colour and brightness (TransformerNet).
+    """
+    grey, _ = cv2.pencilSketch(_bgr(image), sigma_s=60, sigma_r=0.07, shade_factor=0.05)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+
+
 def colour_pencil(image: Image) -> Image:
     """The colour output of OpenCV's ``pencilSketch``: hatched strokes on a white ground."""
     _, colour = cv2.pencilSketch(_bgr(image), sigma_s=60, sigma_r=0.07, shade_factor=0.05)
@@ -79,6 +89,12 @@ TARGETS: dict[str, TargetFilter] = {
         ),
         TargetFilter(
             name="pencil",
+            title="Pencil sketch",
+            description="Graphite hatching on white paper (OpenCV pencilSketch, grey output).",
+            render=pencil_sketch,
+        ),
+        TargetFilter(
+            name="colour_pencil",
             title="Colour pencil",
             description="Coloured pencil hatching on white paper (OpenCV pencilSketch, colour output).",
             render=colour_pencil,
