@@ -22,7 +22,26 @@ from export.training.trainer import STATE_FILE, LossHistory, TrainConfig, Traine
 if TYPE_CHECKING:
     from export.styles import BundledStyle
 
-VARIABLE_FIELDS: tuple[str, ...] = ("stabiliser", "adversarial", "norm", "lr_g", "lr_d", "l1_weight", "r1_gamma", "width")
+VARIABLE_FIELDS: tuple[str, ...] = (
+    "stabiliser",
+    "adversarial",
+    "norm",
+    "permute_channels",
+    "lr_g",
+    "lr_d",
+    "l1_weight",
+    "r1_gamma",
+    "width",
+)
+BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _convert(kind: type, item: str) -> Any:
+    if kind is bool:
+        if item.lower() not in BOOLEANS:
+            raise ValueError(item)
+        return BOOLEANS[item.lower()]
+    return kind(item)
 
 
 def parse_values(field: str, raw: str, config: TrainConfig) -> tuple[Any, ...]:
@@ -35,7 +54,7 @@ def parse_values(field: str, raw: str, config: TrainConfig) -> tuple[Any, ...]:
     if len(items) < 2:
         raise ValueError(f"an ablation needs at least two values of {field}, got {raw!r}")
     try:
-        values = tuple(type(current)(item) for item in items)
+        values = tuple(_convert(type(current), item) for item in items)
     except ValueError:
         raise ValueError(f"{field} takes {type(current).__name__} values, got {raw!r}") from None
     for value in values:

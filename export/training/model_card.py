@@ -9,7 +9,7 @@ from typing import Any
 
 from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
 from export.training.ablation import ablation_files, ablation_table, load_ablations
-from export.training.data import EVAL_PHOTOS, EXCLUDED_PHOTOS, TRAIN_PHOTOS, Augmentation
+from export.training.data import EVAL_PHOTOS, EXCLUDED_PHOTOS, FILTER_MARGIN, TRAIN_PHOTOS, Augmentation
 from export.training.report import LOSSES_FILE, METRICS_FILE, PREVIEW_FILE, SAMPLES_FILE
 
 INDEX_MD = "README.md"
@@ -53,7 +53,7 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         if spec["family"] == "resnet"
         else f"width={spec['width']}"
     )
-    augmentation = Augmentation(crop=config["crop"])
+    augmentation = Augmentation(crop=config["crop"], permute_channels=config["permute_channels"])
     lines = [
         f"# {style.title} — bundled Pastiche style `{style.name}`",
         "",
@@ -87,9 +87,11 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         f"Held out for evaluation: {', '.join(p.name for p in EVAL_PHOTOS)}. Unused: "
         + "; ".join(f"{k} ({v})" for k, v in EXCLUDED_PHOTOS.items())
         + ".",
-        f"- **Augmentation**: photograph rescaled to a long side drawn from {list(augmentation.long_sides)} px, "
-        f"mirrored with probability ½, filtered whole, then a random {config['crop']}×{config['crop']} crop of "
-        "the aligned (photo, target) pair.",
+        f"- **Augmentation**: photograph rescaled to a long side drawn uniformly from {augmentation.min_side}–"
+        f"{augmentation.max_side} px, a random {config['crop']}×{config['crop']} crop, mirrored with probability ½"
+        + (", R/G/B channels shuffled at random" if augmentation.permute_channels else "")
+        + f"; the target is then rendered from the augmented crop with {FILTER_MARGIN} px of real context "
+        "(equal to the whole-photo render to ≥ 59 dB), so every pair is exact.",
         f"- **Conditional GAN** (pix2pix alternation): per step one discriminator update then one generator update "
         f"on a batch of {config['batch_size']}. Discriminator: conditional PatchGAN on concat(photo, image), "
         f"ndf={config['d_ndf']}, {config['d_layers']} strided layers, 4×4 kernels, InstanceNorm, LeakyReLU(0.2).",

@@ -53,6 +53,8 @@ class TrainConfig:
     r1_gamma: float = 1.0
     d_ndf: int = 32
     d_layers: int = 3
+    permute_channels: bool = True
+    """Colour augmentation by shuffling R, G, B (the target is rendered after the shuffle)."""
     decay_from: float = 0.5
     """Fraction of ``steps`` after which both learning rates decay linearly to zero."""
     seed: int = 0
@@ -135,7 +137,11 @@ class Trainer:
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas)
-        self.sampler = PairSampler(get_target(config.target), Augmentation(crop=config.crop), seed=config.seed)
+        self.sampler = PairSampler(
+            get_target(config.target),
+            Augmentation(crop=config.crop, permute_channels=config.permute_channels),
+            seed=config.seed,
+        )
         self.d_objective, self.g_objective = OBJECTIVES[config.adversarial]
 
     def _set_learning_rates(self) -> None:

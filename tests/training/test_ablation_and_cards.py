@@ -20,6 +20,9 @@ def test_parse_values_converts_and_validates() -> None:
     assert parse_values("stabiliser", "spectral, none", TINY) == ("spectral", "none")
     assert parse_values("lr_d", "1e-4,4e-4", TINY) == (1e-4, 4e-4)
     assert parse_values("norm", "instance,batch", TINY) == ("instance", "batch")
+    assert parse_values("permute_channels", "true,False", TINY) == (True, False)
+    with pytest.raises(ValueError, match="bool"):
+        parse_values("permute_channels", "true,maybe", TINY)
     with pytest.raises(ValueError, match="cannot vary"):
         parse_values("seed", "1,2", TINY)
     with pytest.raises(ValueError, match="at least two"):

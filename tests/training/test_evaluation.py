@@ -15,6 +15,7 @@ def images() -> dict[str, np.ndarray]:
     return {name: image for name, image in eval_images(side=128).items()}
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero")
 def test_perfect_stylizer_scores_infinite_psnr_and_unit_ssim(images: dict[str, np.ndarray]) -> None:
     target = get_target("cartoon")
     evaluation = evaluate(target, target, images)
