@@ -8,13 +8,8 @@ scores for its own output.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
-
 import torch
 from torch import Tensor
-
-Adversarial = Literal["lsgan", "hinge"]
-
 
 def lsgan_discriminator(real: Tensor, fake: Tensor) -> Tensor:
     """Least-squares GAN: push real scores to 1 and fake scores to 0."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +26,6 @@ from export.training.generators import GeneratorSpec, RangeAdapter, to_unit_rang
 from export.training.losses import OBJECTIVES, r1_penalty
 from export.training.targets import get_target
 
-Stabiliser = Literal["spectral", "r1", "none"]
 STABILISERS: tuple[str, ...] = ("spectral", "r1", "none")
 
 STATE_FILE = "training_state.pt"
@@ -40,7 +39,7 @@ class TrainConfig:
     style: str
     target: str
     generator: GeneratorSpec
-    steps: int = 1500
+    steps: int = 2400
     batch_size: int = 4
     crop: int = 128
     lr_g: float = 2e-4
