@@ -27,6 +27,7 @@ VARIABLE_FIELDS: tuple[str, ...] = (
     "adversarial",
     "norm",
     "permute_channels",
+    "freeze_norm_from",
     "lr_g",
     "lr_d",
     "l1_weight",

@@ -56,6 +56,10 @@ class TrainConfig:
     """Colour augmentation by shuffling R, G, B (the target is rendered after the shuffle)."""
     decay_from: float = 0.5
     """Fraction of ``steps`` after which both learning rates decay linearly to zero."""
+    freeze_norm_from: float = 1.0
+    """Fraction of ``steps`` after which the generator's BatchNorm layers stop using batch statistics
+    and train in inference mode (running statistics frozen), so the end of training optimises exactly
+    the function that is served. 1.0 never freezes; no effect on InstanceNorm."""
     seed: int = 0
     checkpoint_every: int = 100
 
@@ -69,8 +73,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size and checkpoint_every must be positive")
         if self.crop < 32 or self.crop % 4:
             raise ValueError(f"crop must be a multiple of 4 and at least 32, got {self.crop}")
-        if not 0.0 <= self.decay_from <= 1.0:
-            raise ValueError("decay_from must be within [0, 1]")
+        if not (0.0 <= self.decay_from <= 1.0 and 0.0 <= self.freeze_norm_from <= 1.0):
+            raise ValueError("decay_from and freeze_norm_from must be within [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -78,10 +82,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; fields added since ``data`` was written take their defaults."""
         values = dict(data)
         values["generator"] = GeneratorSpec(**values["generator"])
         return cls(**values)
+
+    def norm_frozen(self, step: int) -> bool:
+        """Whether BatchNorm layers train in inference mode at ``step``."""
+        return step >= int(self.freeze_norm_from * self.steps)
 
     def learning_rate_factor(self, step: int) -> float:
         """Multiplier of both learning rates at ``step``: 1, then linear decay to 0 at ``steps``."""
@@ -158,6 +166,8 @@ class Trainer:
         x, y = to_unit_range(torch.from_numpy(photos)), to_unit_range(torch.from_numpy(targets))
         self._set_learning_rates()
         self.generator.train()
+        if config.norm_frozen(self.step_count):
+            freeze_batch_norm(self.generator)
         self.discriminator.train()
         fake = self.adapter(x)
 
@@ -226,6 +236,13 @@ class Trainer:
         self.history = LossHistory({k: list(map(float, v)) for k, v in state["history"].items()})
         torch.set_rng_state(state["torch_rng"])
         self.sampler.set_rng_state(state["sampler_rng"])
+
+
+def freeze_batch_norm(module: nn.Module) -> None:
+    """Put every BatchNorm layer of ``module`` in inference mode (running statistics, no updates)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.eval()
 
 
 def save_atomically(obj: object, path: Path) -> None:

@@ -20,6 +20,7 @@ from export.training.data import eval_images
 from export.training.evaluation import evaluate, torch_stylizer
 from export.training.model_card import ABLATIONS_DIR, INDEX_MD, render_index, render_model_card
 from export.training.report import sha256
+from export.training.trainer import TrainConfig
 
 MAX_CHECKPOINT_BYTES = 10 * 1024 * 1024
 STYLES = sorted(BUNDLED_STYLES)
@@ -41,7 +42,7 @@ def test_shipped_files_are_present_and_consistent(name: str) -> None:
     style = BUNDLED_STYLES[name]
     assert style.checkpoint.stat().st_size <= MAX_CHECKPOINT_BYTES
     metrics = style.metrics()
-    assert metrics["config"] == style.recipe.to_dict(), "checkpoint was not trained with the registry recipe"
+    assert TrainConfig.from_dict(metrics["config"]) == style.recipe, "checkpoint was not trained with the registry recipe"
     assert metrics["generator"]["sha256"] == sha256(style.checkpoint)
     with Image.open(style.preview) as preview:
         assert preview.format == "PNG" and preview.width > 2 * preview.height

@@ -127,3 +127,27 @@ def test_other_stabilisers_train(stabiliser: str, tmp_path: Path) -> None:
 def test_invalid_configs_are_rejected(change: dict[str, object], message: str) -> None:
     with pytest.raises((ValueError, KeyError), match=message):
         replace(TINY, **change)
+
+
+def test_batch_norm_statistics_freeze_from_the_configured_step(tmp_path: Path) -> None:
+    config = replace(TINY, generator=GeneratorSpec("resnet", width=4, n_blocks=1, norm="batch"), freeze_norm_from=0.5)
+    trainer = open_trainer(config, tmp_path, resume=False)
+
+    def running_means() -> list[torch.Tensor]:
+        return [m.running_mean.clone() for m in trainer.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+    trainer.step()
+    after_first = running_means()
+    trainer.step()
+    at_freeze = running_means()
+    assert any(not torch.equal(a, b) for a, b in zip(after_first, at_freeze, strict=True))
+    trainer.step()
+    trainer.step()
+    assert all(torch.equal(a, b) for a, b in zip(at_freeze, running_means(), strict=True))
+    assert [config.norm_frozen(step) for step in range(4)] == [False, False, True, True]
+
+
+def test_configs_written_before_a_field_existed_still_load() -> None:
+    data = TINY.to_dict()
+    del data["freeze_norm_from"]
+    assert TrainConfig.from_dict(data) == TINY
