@@ -96,6 +96,24 @@ class BundledStyle:
         )
 
 
+def resnet_recipe(style: str, target: str, steps: int = 2400) -> TrainConfig:
+    """The CycleGAN-ResNet recipe: ngf 16, 6 blocks, BatchNorm frozen for the second half.
+
+    BatchNorm rather than CycleGAN's InstanceNorm because InstanceNorm without affine makes the
+    generator blind to an image's global colour and brightness, which a filter target keeps; the
+    statistics are frozen halfway so the rest of training optimises the served (inference-mode)
+    network. Both choices are measured in the norm ablation.
+    """
+    return TrainConfig(
+        style=style,
+        target=target,
+        generator=GeneratorSpec("resnet", 16, 6, norm="batch"),
+        steps=steps,
+        freeze_norm_from=0.5,
+        permute_channels=False,
+    )
+
+
 BUNDLED_STYLES: dict[str, BundledStyle] = {
     s.name: s
     for s in (
@@ -103,9 +121,7 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
             name="watercolor",
             title="Watercolor",
             description="Flat watercolour washes with dark contours. CycleGAN ResNet generator trained here to imitate OpenCV's stylization filter.",
-            recipe=TrainConfig(
-                style="watercolor", target="watercolor", generator=GeneratorSpec("resnet", 16, 6, norm="batch"), steps=2400
-            ),
+            recipe=resnet_recipe("watercolor", "watercolor"),
             margin_db=3.0,
         ),
         BundledStyle(
@@ -122,7 +138,7 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
             name="cartoon",
             title="Cartoon",
             description="Smoothed colour regions with bold ink outlines. CycleGAN ResNet generator trained here to imitate an edge-preserving cartoon filter.",
-            recipe=TrainConfig(style="cartoon", target="cartoon", generator=GeneratorSpec("resnet", 16, 6), steps=1600),
+            recipe=resnet_recipe("cartoon", "cartoon"),
             margin_db=3.0,
         ),
     )

@@ -61,15 +61,14 @@ class StopRequest:
 
 
 def _recipe(style: str) -> tuple[BundledStyle | None, TrainConfig]:
-    from export.styles import BUNDLED_STYLES
-    from export.training.generators import GeneratorSpec
+    """A bundled style's registry recipe, or the ResNet recipe for a bare target filter."""
+    from export.styles import BUNDLED_STYLES, resnet_recipe
     from export.training.targets import TARGETS
-    from export.training.trainer import TrainConfig
 
     if style in BUNDLED_STYLES:
         return BUNDLED_STYLES[style], BUNDLED_STYLES[style].recipe
     if style in TARGETS:
-        return None, TrainConfig(style=style, target=style, generator=GeneratorSpec("resnet", 16))
+        return None, resnet_recipe(style, style)
     known = sorted(set(BUNDLED_STYLES) | set(TARGETS))
     raise typer.BadParameter(f"unknown style {style!r}; known: {', '.join(known)}", param_hint="STYLE")
 
