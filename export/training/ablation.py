@@ -6,6 +6,7 @@ R1 or none), the generator's normalisation, the adversarial loss, learning rates
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import fields
@@ -63,6 +64,11 @@ def parse_values(field: str, raw: str, config: TrainConfig) -> tuple[Any, ...]:
     return values
 
 
+def config_digest(config: TrainConfig) -> str:
+    """Short stable hash of a training config (names a run directory)."""
+    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
 def stability(history: LossHistory, window: int) -> dict[str, float]:
     """Summary of the adversarial game over the last ``window`` steps.
 
@@ -99,7 +105,9 @@ def run_ablation(
         if on_variant is not None:
             on_variant(label)
         config = with_overrides(style.recipe, steps=steps, **{field: value})
-        run_dir = out_dir / f"{field}-{label}"
+        # Runs are keyed by their whole config, so the recipe's own variant is trained once and
+        # shared by every ablation of that style and length.
+        run_dir = out_dir / config_digest(config)
         trainer = open_trainer(config, run_dir, resume=(run_dir / STATE_FILE).exists())
         run_training(trainer, run_dir, on_step=on_step, should_stop=should_stop)
         if trainer.step_count < steps:
