@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    """``ndf`` channels in the first layer, doubling (up to ×8) over ``n_layers`` strided layers."""
+    """``ndf`` channels in the first layer, doubling (up to ×8) over ``n_layers`` strided layers.
+
+    With ``spectral_norm`` every convolution is spectrally normalised and there are no
+    normalisation layers (as in SN-GAN: an InstanceNorm would rescale activations by 1/std and undo
+    the Lipschitz bound); without it, pix2pix's InstanceNorm follows each inner convolution.
+    """
 
     ndf: int = 32
     n_layers: int = 3
@@ -24,7 +30,7 @@ class DiscriminatorConfig:
 
 
 class PatchDiscriminator(nn.Module):
-    """4×4 convolutions: ``n_layers`` stride-2 layers, one stride-1 layer, a 1-channel patch map."""
+    """4×4 convolutions: ``n_layers`` stride-2 layers (the last one stride 1), then a 1-channel patch map."""
 
     def __init__(self, config: DiscriminatorConfig = DiscriminatorConfig()) -> None:
         super().__init__()
@@ -40,16 +46,13 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, config.n_layers + 1):
             previous, mult = mult, min(2**n, 8)
             stride = 2 if n < config.n_layers else 1
-            layers += [
-                conv(ndf * previous, ndf * mult, stride),
-                nn.InstanceNorm2d(ndf * mult),
-                nn.LeakyReLU(0.2, True),
-            ]
+            layers.append(conv(ndf * previous, ndf * mult, stride))
+            if not config.spectral_norm:
+                layers.append(nn.InstanceNorm2d(ndf * mult))
+            layers.append(nn.LeakyReLU(0.2, True))
         layers.append(conv(ndf * mult, 1, 1))
         self.model = nn.Sequential(*layers)
 
     def forward(self, photo: Tensor, candidate: Tensor) -> Tensor:
         """Patch realism scores for ``candidate`` as a stylisation of ``photo`` (both in [-1, 1])."""
-        import torch
-
         return self.model(torch.cat([photo, candidate], dim=1))

@@ -16,7 +16,7 @@ INDEX_MD = "README.md"
 ABLATIONS_DIR = STYLES_DIR / "ablations"
 
 STABILISER_TEXT = {
-    "spectral": "spectral normalisation on every discriminator convolution",
+    "spectral": "spectral normalisation on every discriminator convolution (and no InstanceNorm in the discriminator)",
     "r1": "R1 gradient penalty on real pairs",
     "none": "none",
 }
@@ -94,7 +94,8 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         "(equal to the whole-photo render to ≥ 59 dB), so every pair is exact.",
         f"- **Conditional GAN** (pix2pix alternation): per step one discriminator update then one generator update "
         f"on a batch of {config['batch_size']}. Discriminator: conditional PatchGAN on concat(photo, image), "
-        f"ndf={config['d_ndf']}, {config['d_layers']} strided layers, 4×4 kernels, InstanceNorm, LeakyReLU(0.2).",
+        f"ndf={config['d_ndf']}, {config['d_layers']} downsampling layers, 4×4 kernels, LeakyReLU(0.2)"
+        + (", no normalisation layers (spectral norm instead)." if config["stabiliser"] == "spectral" else ", InstanceNorm."),
         f"- **Losses**: {config['adversarial'].upper()} adversarial loss + {config['l1_weight']:g} × L1 to the target "
         "(images in [-1, 1]).",
         f"- **Stabiliser**: {STABILISER_TEXT[config['stabiliser']]}"
