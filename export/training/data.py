@@ -60,7 +60,7 @@ EVAL_PHOTOS: tuple[Photo, ...] = (
 )
 
 EXCLUDED_PHOTOS: dict[str, str] = {
-    "motorcycle_right": "stereo twin of the held-out motorcycle_left (same scene)",
+    "motorcycle_right": "stereo twin of the held-out motorcycle_left, the same scene",
     "cat": "the same picture as the held-out chelsea",
 }
 

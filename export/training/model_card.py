@@ -40,6 +40,32 @@ def _quality_table(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _family_notes(config: dict[str, Any]) -> list[str]:
+    """Why the recipe differs from a family's defaults, where it does."""
+    spec = config["generator"]
+    notes = []
+    if spec["family"] == "resnet" and spec["norm"] == "batch":
+        notes.append(
+            "- **BatchNorm generator** (pix2pix's `--norm batch`) rather than CycleGAN's InstanceNorm: an "
+            "InstanceNorm without affine parameters right after the first convolution removes each image's "
+            "global colour and brightness, which a filter target keeps."
+            + (
+                f" Batch statistics are frozen after {config['freeze_norm_from']:.0%} of the steps, so the rest of "
+                "training optimises the inference-mode network that is served."
+                if config["freeze_norm_from"] < 1.0
+                else ""
+            )
+        )
+    if spec["family"] == "transformer_net":
+        notes.append(
+            "- **Look chosen for the family**: TransformerNet's affine InstanceNorm also discards global colour "
+            "and brightness, so it gets the look that depends least on them (a grey sketch built from "
+            "luminance ratios); its generator learning rate is pytorch/examples' 1e-3, which its unbounded "
+            "0–255 output needs."
+        )
+    return notes
+
+
 def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: list[dict[str, Any]]) -> str:
     """The markdown model card of ``style`` from its run's ``metrics`` and the committed ablations."""
     config = metrics["config"]
@@ -106,13 +132,15 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         f"{config['decay_from']:.0%} of steps then linearly decayed to 0.",
         f"- **Initialisation / seed**: seed {config['seed']}; "
         + ("pix2pix N(0, 0.02) initialisation." if spec["family"] == "resnet" else "PyTorch default initialisation (as pytorch/examples)."),
+        *_family_notes(config),
         "",
         "## Cost",
         "",
         f"{metrics['steps']} steps took **{metrics['wall_time_s'] / 60:.1f} minutes** of wall time on a "
         f"{machine['cores']}-core x86-64 CPU ({machine['cpu']}) with PyTorch limited to {machine['torch_threads']} "
-        f"thread(s) (torch {machine['torch']}, OpenCV {machine['opencv']}). The machine was shared with other "
-        "engineers' builds and tests at the time, so this is an upper-side figure for this machine class.",
+        f"thread(s) (torch {machine['torch']}, OpenCV {machine['opencv']}). The two cores were shared with other "
+        "work while it ran (other engineers' builds and tests, and a second training run), so this is an "
+        "upper-side figure for this machine class.",
         "",
         "## Losses",
         "",
@@ -153,7 +181,7 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         "```",
         f"pastiche train {style.name}          # the recipe above, into .pastiche/runs/{style.name}",
         f"pastiche train {style.name} --resume # continue after an interruption",
-        f"pastiche train {style.name} --ship   # also copy the result here and re-render this card",
+        f"pastiche train {style.name} --resume --ship  # then copy the result here and re-render this card",
         "```",
         "",
         "## Limitations",
