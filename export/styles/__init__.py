@@ -122,7 +122,7 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
             title="Watercolor",
             description="Flat watercolour washes with dark contours. CycleGAN ResNet generator trained here to imitate OpenCV's stylization filter.",
             recipe=resnet_recipe("watercolor", "watercolor"),
-            margin_db=3.0,
+            margin_db=4.5,
         ),
         BundledStyle(
             name="pencil",
