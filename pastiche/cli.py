@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from export.cli import export_command
+
 app = typer.Typer(
     name="pastiche",
     help="GAN style transfer on NVIDIA Triton: export, publish, serve and benchmark.",
@@ -18,3 +20,6 @@ def up() -> None:
     from deploy.stack import run_stack
 
     raise typer.Exit(run_stack())
+
+
+app.command("export")(export_command)
