@@ -52,7 +52,7 @@ class VariantsChoice(StrEnum):
 
 
 def _fail(console: Console, message: str, code: int) -> typer.Exit:
-    console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -217,13 +217,14 @@ def export_command(
         raise _fail(console, str(error), EXIT_EXPORT_FAILED) from error
     console.print(_summary_table(result))
     for name in sorted(result.files):
-        console.print(f"  wrote {result.directory / name}", highlight=False)
+        console.print(f"  wrote {result.directory / name}", highlight=False, soft_wrap=True)
     rejected = [v for v in result.report.variants if not v.publishable]
     for variant in rejected:
         console.print(
             f"[yellow]{variant.precision} not published:[/yellow] "
             + "; ".join(f"{g.metric} {g.measured:.4g} < {g.threshold:.4g}" for g in variant.failures),
             highlight=False,
+            soft_wrap=True,
         )
     if strict and rejected:
         raise typer.Exit(EXIT_GATE_FAILED)

@@ -52,7 +52,12 @@ def export_onnx(
     side = max(sample_side, 2 * metadata.size_multiple)
     side -= side % metadata.size_multiple
     sample = torch.zeros((2, side, side, 3), dtype=torch.uint8)
-    batch, height, width = (torch.export.Dim.DYNAMIC,) * 3
+    batch = torch.export.Dim("batch", min=1)
+    height, width = torch.export.Dim("rows", min=1), torch.export.Dim("cols", min=1)
+    if metadata.size_multiple > 1:
+        # H and W as multiples of the size multiple: the graph states the constraint in its input shape
+        # ("256*rows"), and the exporter reasons about exact halvings instead of floor divisions.
+        height, width = metadata.size_multiple * height, metadata.size_multiple * width
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         # The dynamo exporter is chatty about internals that do not affect the graph.
