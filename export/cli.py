@@ -113,6 +113,9 @@ def export_command(
         int | None, typer.Option(min=1, help="Use at most this many calibration images.")
     ] = None,
     quantize_edges: Annotated[bool, typer.Option(help="Also quantize the first and last convolutions.")] = False,
+    quantize_outputs: Annotated[
+        bool, typer.Option(help="Quantize convolution outputs too (ONNX Runtime CPU int8 speed) or keep them float.")
+    ] = True,
     eval_dir: Annotated[
         Path | None,
         typer.Option(help="Folder of held-out evaluation images (default: bundled photos, evaluation split)."),
@@ -155,6 +158,8 @@ def export_command(
     from export.tensorrt import EngineError, ServingLimits
 
     console = Console(stderr=True)
+    if eval_dir is not None and calibration_dir is not None and eval_dir.resolve() == calibration_dir.resolve():
+        raise _fail(console, "--eval-dir and --calibration-dir must differ: gates need held-out images", EXIT_BAD_INPUT)
     try:
         if triton_config is not None:
             limits = ServingLimits.from_triton_config(
@@ -183,7 +188,11 @@ def export_command(
         eval_side=eval_side,
         calibration_folder=calibration_dir,
         calibration_limit=calibration_limit,
-        quantize=QuantizeSettings(calibration=Calibration(calibration.value), quantize_edges=quantize_edges),
+        quantize=QuantizeSettings(
+            calibration=Calibration(calibration.value),
+            quantize_edges=quantize_edges,
+            quantize_outputs=quantize_outputs,
+        ),
         thresholds=GateThresholds(
             fp16_min_psnr=fp16_min_psnr, int8_min_psnr=int8_min_psnr, int8_min_ssim=int8_min_ssim
         ),

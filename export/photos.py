@@ -47,14 +47,10 @@ CALIBRATION_PHOTOS: tuple[str, ...] = (
     "hubble_deep_field",
     "immunohistochemistry",
     "retina",
-    "camera",
-    "coins",
-    "moon",
-    "grass",
-    "gravel",
-    "brick",
 )
-"""Disjoint from :data:`EVALUATION_PHOTOS`; grayscale ones are replicated to three channels."""
+"""Disjoint from :data:`EVALUATION_PHOTOS`. Colour photographs only: the bundled grayscale scans and
+textures (camera, coins, grass, …) drive activations beyond what served photos produce, and
+calibrating on them cost INT8 1.5-3 dB PSNR on the ResNet and AnimeGAN generators measured."""
 
 
 def as_rgb(pixels: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ Files written to the output directory:
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -191,7 +192,7 @@ def _engines(
     reason = tensorrt_unavailable_reason() if settings.build_here else "building here was not requested"
     infos = []
     for request in requests:
-        command = " ".join(trtexec_command(request, version, settings.typing))
+        command = shlex.join(trtexec_command(request, version, settings.typing))
         if reason is None:
             absolute = request.model_copy(
                 update={

@@ -205,3 +205,15 @@ def test_report_json_is_valid_json_with_infinite_psnr_as_strings(cli_export: Cal
     text = (cli_export("unet_256").out / "report.json").read_text()
     assert "NaN" not in text
     json.loads(text)
+
+
+def test_evaluation_images_must_be_held_out(tmp_path: Path) -> None:
+    from tests.export.generators import save_original, tiny_generator
+
+    path = save_original(tiny_generator("resnet"), tmp_path / "g.pth")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    code, output = _invoke(
+        str(path), "--out", str(tmp_path / "out"), "--eval-dir", str(photos), "--calibration-dir", str(photos)
+    )
+    assert code == 2 and "must differ" in output

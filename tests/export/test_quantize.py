@@ -111,3 +111,22 @@ def test_nonzero_zero_point_is_detected() -> None:
     node = helper.make_node("QuantizeLinear", ["x", "scale", "zp"], ["y"], name="q")
     model = helper.make_model(helper.make_graph([node], "g", [x], [y], [scale, zero_point]))
     assert zero_points_are_zero(model) == ["q"]
+
+
+def test_convolution_outputs_can_stay_float(tiny_resnet_onnx: Path, int8_model: Path, tmp_path: Path) -> None:
+    def quantized_outputs(model: onnx.ModelProto) -> int:
+        consumers: dict[str, list[str]] = {}
+        for node in model.graph.node:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node.op_type)
+        convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+        return sum("QuantizeLinear" in consumers.get(n.output[0], []) for n in convs)
+
+    assert quantized_outputs(onnx.load(int8_model)) > 0
+    path = tmp_path / "float_outputs.onnx"
+    summary = quantize_int8(
+        tiny_resnet_onnx, path, calibration_photos(2), QuantizeSettings(side=64, quantize_outputs=False)
+    )
+    assert not summary.quantize_outputs
+    model = onnx.load(path)
+    assert quantized_outputs(model) == 0 and _quantized_weights(model)
