@@ -323,6 +323,8 @@ def run_export(
             files[relative] = target
         if (staging / "calibration.json").exists():
             shutil.move(staging / "calibration.json", directory / "calibration.json")
+            # onnxruntime writes the cache through mkstemp (mode 600); it is a plain artifact like the models.
+            (directory / "calibration.json").chmod(0o644)
             files["calibration.json"] = directory / "calibration.json"
 
     published = [v.precision for v in variants if v.publishable]

@@ -18,8 +18,7 @@ from export.onnx_export import read_metadata, torch_reference
 from export.photos import batch_of, evaluation_photos
 from pastiche.cli import app
 from pastiche.contract import INPUT_NAME
-from tests.export.conftest import CliExport
-from tests.export.generators import TINY_CONFIGS
+from tests.export.generators import TINY_CONFIGS, CliExport
 
 FAMILY_NAMES = list(TINY_CONFIGS)
 
