@@ -8,11 +8,11 @@ labels; ``tests/deploy`` enforces it. A live ``/metrics`` scrape of the stack mu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Literal
 
-from prometheus_client.parser import text_string_to_metric_families
 
 
 class Source(str, Enum):
@@ -30,6 +30,8 @@ TARGET_LABELS: Final = frozenset(
     {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
 )
 
+_SAMPLE_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
 # Series that Prometheus itself records for each scrape target.
 SCRAPE_SERIES: Final = frozenset({"up", "scrape_duration_seconds"})
 
@@ -40,6 +42,7 @@ class MetricFamily:
 
     ``name`` is the sample name of counters and gauges (``nv_inference_count``,
     ``pastiche_gateway_requests_total``) and the base name of histograms and summaries.
+    ``labels`` are the labels Pastiche's queries rely on; the exporter may add more.
     """
 
     name: str
@@ -85,18 +88,13 @@ FAMILIES: Final[tuple[MetricFamily, ...]] = (
     MetricFamily("nv_gpu_utilization", "gauge", Source.TRITON, _GPU, gpu_only=True),
     MetricFamily("nv_gpu_memory_used_bytes", "gauge", Source.TRITON, _GPU, gpu_only=True),
     MetricFamily("nv_gpu_memory_total_bytes", "gauge", Source.TRITON, _GPU, gpu_only=True),
-    # Gateway (prometheus_client): every HTTP request, by route template and status code.
+    # Gateway (prometheus_client): every HTTP request by route template (e.g. /v1/stylize) and
+    # status code (e.g. 503), and its end-to-end duration by route.
     MetricFamily(
-        "pastiche_gateway_requests_total",
-        "counter",
-        Source.GATEWAY,
-        frozenset({"method", "route", "status"}),
+        "pastiche_gateway_requests_total", "counter", Source.GATEWAY, frozenset({"route", "status"})
     ),
     MetricFamily(
-        "pastiche_gateway_request_duration_seconds",
-        "histogram",
-        Source.GATEWAY,
-        frozenset({"method", "route"}),
+        "pastiche_gateway_request_duration_seconds", "histogram", Source.GATEWAY, frozenset({"route"})
     ),
 )
 
@@ -109,18 +107,21 @@ def family_of(series: str) -> MetricFamily | None:
     return None
 
 
-def declared_series() -> frozenset[str]:
-    """Every sample name that a Pastiche query may select."""
-    return frozenset().union(*(f.series() for f in FAMILIES))
-
-
 def series_in_exposition(text: str) -> frozenset[str]:
-    """Sample names present in a Prometheus text exposition (the body of a /metrics scrape)."""
-    return frozenset(
-        sample.name
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    )
+    """Sample names present in a Prometheus text exposition (the body of a /metrics scrape).
+
+    Names are taken as written, which is how Prometheus stores them (prometheus_client's parser
+    would append ``_total`` to Triton's counters).
+    """
+    names = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            match = _SAMPLE_NAME.match(line)
+            if match is None:
+                raise ValueError(f"not a Prometheus text exposition line: {line!r}")
+            names.add(match.group(0))
+    return frozenset(names)
 
 
 def missing_from_exposition(
