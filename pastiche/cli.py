@@ -12,6 +12,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def main() -> None:
+    """GAN style transfer on NVIDIA Triton: export, publish, serve and benchmark."""
+
+
 @app.command()
 def up() -> None:
     """Run the whole stack on this machine: S3 endpoint, Triton, gateway (Ctrl-C stops all)."""

@@ -1,0 +1,46 @@
+"""The S3 key scheme: content-addressed and scoped by tenant. The only place keys are built.
+
+- input:  ``tenants/<tenant>/inputs/<sha256 of the uploaded bytes>``
+- output: ``tenants/<tenant>/outputs/<input sha256>/<style>/v<version>/<params digest>.<ext>``
+
+Identical requests map to identical keys, which is what makes the result cache and idempotent
+retries safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _segment(value: str, what: str) -> str:
+    if not _SAFE.match(value):
+        raise ValueError(f"{what} {value!r} cannot be used in an S3 key")
+    return value
+
+
+def input_key(tenant: str, input_sha256: str) -> str:
+    """Key of an uploaded image."""
+    return f"tenants/{_segment(tenant, 'tenant')}/inputs/{_segment(input_sha256, 'hash')}"
+
+
+def params_digest(params: dict[str, str | int]) -> str:
+    """Short stable digest of the output-affecting parameters."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return sha256_hex(canonical.encode())[:16]
+
+
+def output_key(tenant: str, input_sha256: str, style: str, version: str, params: dict[str, str | int], ext: str) -> str:
+    """Key of a stylized result."""
+    return (
+        f"tenants/{_segment(tenant, 'tenant')}/outputs/{_segment(input_sha256, 'hash')}/"
+        f"{_segment(style, 'style')}/v{_segment(version, 'version')}/{params_digest(params)}.{ext}"
+    )
