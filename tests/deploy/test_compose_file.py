@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 
-from conftest import DEPLOY, read_env_file
+from tests.deploy.rendering import DEPLOY, read_env_file
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 # Credentials the operator exports (deploy/README.md); everything else has a pin or a default.
@@ -154,3 +155,14 @@ def test_prometheus_scrapes_services_of_the_stack(compose):
     assert all(t.split(":")[0] in names for t in targets)
     mounted = {v.split(":")[1] for v in compose["services"]["prometheus"]["volumes"]}
     assert all(Path(rule).parent.as_posix() in mounted for rule in config["rule_files"])
+
+
+def test_gateway_settings_accept_the_compose_environment(compose, monkeypatch):
+    from gateway.settings import GatewaySettings
+
+    for name in [n for n in os.environ if n.startswith(("PASTICHE_", "AWS_"))]:
+        monkeypatch.delenv(name)
+    for name, value in compose["services"]["gateway"]["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    settings = GatewaySettings()
+    assert (settings.triton_grpc_url, settings.s3_endpoint_url) == ("triton:8001", "http://seaweedfs:8333")

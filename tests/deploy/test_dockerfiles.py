@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from conftest import DEPLOY, REPO
+from tests.deploy.rendering import DEPLOY, REPO
 
 DOCKERFILES = sorted((DEPLOY / "docker").glob("*.Dockerfile"))
 SCRIPTS = sorted((DEPLOY / "docker").glob("*.sh"))

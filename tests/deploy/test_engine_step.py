@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEPLOY
+from tests.deploy.rendering import DEPLOY
 
 SCRIPT = DEPLOY / "docker" / "pastiche-engines.sh"
 TAG = "26.07-py3"

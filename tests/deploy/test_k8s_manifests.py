@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import re
@@ -12,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import DEPLOY, OVERLAYS, kustomize
+from tests.deploy.rendering import DEPLOY, OVERLAYS, kustomize
 
 # The oldest Kubernetes the manifests support (preStop sleep hooks are on by default since
 # 1.30) and the newest schema the validator bundles.
@@ -76,6 +77,32 @@ def secret_keys(docs: list[dict], overlay: str) -> dict[str, set[str]]:
 
 def config_map_keys(docs: list[dict]) -> dict[str, set[str]]:
     return {c["metadata"]["name"]: set(c.get("data", {})) for c in by_kind(docs, "ConfigMap")}
+
+
+def container_environment(docs: list[dict], workload: dict, name: str) -> dict[str, str]:
+    """The environment Kubernetes gives a container, from the rendered ConfigMaps and Secrets
+    (Secrets that are not rendered, i.e. created by the operator, are left out)."""
+    maps = {c["metadata"]["name"]: c.get("data", {}) for c in by_kind(docs, "ConfigMap")}
+    secrets = {
+        s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in s.get("data", {}).items()}
+        for s in by_kind(docs, "Secret")
+    }
+    (container,) = [c for c in containers(pod_template(workload)["spec"]) if c["name"] == name]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(maps[source["configMapRef"]["name"]])
+        if "secretRef" in source:
+            env.update(secrets.get(source["secretRef"]["name"], {}))
+    for variable in container.get("env", []):
+        ref = variable.get("valueFrom", {})
+        if "value" in variable:
+            env[variable["name"]] = VAR_REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), variable["value"])
+        elif "configMapKeyRef" in ref:
+            env[variable["name"]] = maps[ref["configMapKeyRef"]["name"]][ref["configMapKeyRef"]["key"]]
+        elif "secretKeyRef" in ref and ref["secretKeyRef"]["name"] in secrets:
+            env[variable["name"]] = secrets[ref["secretKeyRef"]["name"]][ref["secretKeyRef"]["key"]]
+    return env
 
 
 def triton_s3_location(url: str) -> tuple[str | None, str, str]:
@@ -380,3 +407,27 @@ def test_monitoring_objects_render_for_the_monitoring_namespace():
     adapter = get(docs, "ConfigMap", "pastiche-adapter-config")
     assert yaml.safe_load(adapter["data"]["config.yaml"])["rules"]
 
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_settings_accept_the_rendered_environment(rendered, overlay, monkeypatch):
+    from gateway.settings import GatewaySettings
+
+    docs = rendered[overlay]
+    env = container_environment(docs, get(docs, "Deployment", "pastiche-gateway"), "gateway")
+    for name in [n for n in os.environ if n.startswith(("PASTICHE_", "AWS_"))]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = GatewaySettings()
+    assert settings.triton_grpc_url == "pastiche-triton:8001"
+    assert settings.s3_endpoint_url == env["PASTICHE_S3_ENDPOINT_URL"]
+    assert settings.s3_bucket == env["PASTICHE_S3_BUCKET"]
+    if "PASTICHE_API_KEYS" in env:
+        auth = pytest.importorskip("gateway.auth", reason="the gateway's API key parser is not on this branch yet")
+        assert auth.parse_entries(env["PASTICHE_API_KEYS"].split(","))
+
+
+def test_dev_engine_and_triton_paths_expand_to_the_dev_store(rendered):
+    docs = rendered["dev"]
+    env = container_environment(docs, get(docs, "Deployment", "pastiche-triton"), "triton")
+    assert env["PASTICHE_MODEL_REPOSITORY"] == "s3://pastiche-s3:8333/pastiche/models/onnx"

@@ -9,7 +9,7 @@ import prometheus_client
 import pytest
 import yaml
 
-from conftest import DEPLOY
+from tests.deploy.rendering import DEPLOY
 from deploy.monitoring import metrics, promql
 from deploy.monitoring.metrics import SCRAPE_SERIES, TARGET_LABELS, Source
 
