@@ -159,6 +159,11 @@ class S3Store:
         except botocore.exceptions.BotoCoreError as error:
             raise StoreError(f"S3 endpoint {self._where()} is unreachable: {error}") from None
 
+    def initialize(self) -> None:
+        """Create the repository's marker object: Triton refuses to start on a prefix with no objects."""
+        if self.read(".pastiche-repository") is None:
+            self.write(".pastiche-repository", b"Triton model repository managed by `pastiche publish`\n")
+
     def _where(self) -> str:
         return self.endpoint_url or "AWS S3"
 
