@@ -27,8 +27,14 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     }
 
 
+GRPC_PORTS: dict[int, int] = {}
+"""HTTP port → gRPC port of the Tritons these tests started (the examples need both)."""
+
+
 def triton_ports() -> TritonPorts:
-    return TritonPorts(free_port(), free_port(), free_port())
+    ports = TritonPorts(free_port(), free_port(), free_port())
+    GRPC_PORTS[ports.http] = ports.grpc
+    return ports
 
 
 @pytest.fixture(scope="module")
