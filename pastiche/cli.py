@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from deploy.cli import models_app, publish_command
+
 app = typer.Typer(
     name="pastiche",
     help="GAN style transfer on NVIDIA Triton: export, publish, serve and benchmark.",
@@ -23,3 +25,6 @@ def up() -> None:
     from deploy.stack import run_stack
 
     raise typer.Exit(run_stack())
+
+app.command("publish")(publish_command)
+app.add_typer(models_app, name="models")
