@@ -26,5 +26,6 @@ def up() -> None:
 
     raise typer.Exit(run_stack())
 
+
 app.command("publish")(publish_command)
 app.add_typer(models_app, name="models")
