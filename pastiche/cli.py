@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import typer
 
+from gateway.cli import keys_app, storage_app
+
 app = typer.Typer(
     name="pastiche",
     help="GAN style transfer on NVIDIA Triton: export, publish, serve and benchmark.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+app.add_typer(storage_app, name="storage")
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()

@@ -21,5 +21,7 @@ def s3_client(endpoint_url: str | None, region: str = "us-east-1", max_pool_conn
         read_timeout=30,
         s3={"addressing_style": "path"},
         max_pool_connections=max_pool_connections,
+        # SigV4 presigned URLs: required for SSE-KMS objects, and their lifetime is capped at 7 days.
+        signature_version="s3v4",
     )
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config, **credentials)

@@ -158,9 +158,9 @@ async def run_unless_disconnected(request: Request, work: asyncio.Future, metric
     return None
 
 
-def outcome_headers(outcome: StylizeOutcome, request_id: str) -> dict[str, str]:
+def outcome_headers(outcome: StylizeOutcome) -> dict[str, str]:
+    """Response headers naming the result (``X-Request-Id`` is added by the middleware)."""
     return {
-        "X-Request-Id": request_id,
         "X-Pastiche-Result-Id": outcome.result_id,
         "X-Pastiche-Model-Version": outcome.model_version,
         "X-Pastiche-Cache": "hit" if outcome.cache_hit else "miss",
@@ -260,7 +260,7 @@ async def stylize(
         # Nobody is listening; 499 is what the access log and metrics record.
         return Response(status_code=499)
     request.state.cache = "hit" if outcome.cache_hit else "miss"
-    headers = outcome_headers(outcome, request_id)
+    headers = outcome_headers(outcome)
     if not as_json:
         return Response(outcome.body, media_type=outcome.content_type, headers=headers)
     ttl = settings.presign_ttl_s
