@@ -171,3 +171,19 @@ def test_body_limit_refuses_declared_and_streamed_oversize() -> None:
     assert streamed[0]["status"] == 413 and len(streamed) == 2
     assert json.loads(streamed[1]["body"])["error"]["code"] == "payload_too_large"
     assert run_asgi(app, [], [b"x" * 5, b"x" * 5])[0]["status"] == 200
+
+
+def test_cors_and_trusted_hosts_are_configurable() -> None:
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    settings = GatewaySettings(cors_origins=("https://app.example",), trusted_hosts=("gateway.example", "*.internal"),
+                               triton_metrics_url=None)
+    with TestClient(create_app(settings), base_url="http://gateway.example") as client:
+        preflight = client.options("/v1/styles", headers={"Origin": "https://app.example",
+                                                          "Access-Control-Request-Method": "GET"})
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/healthz", headers={"Host": "a.internal"}).status_code == 200
+        assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
