@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from deploy.cli import models_app, publish_command
+from gateway.cli import keys_app, storage_app
 
 app = typer.Typer(
     name="pastiche",
@@ -29,3 +30,5 @@ def up() -> None:
 
 app.command("publish")(publish_command)
 app.add_typer(models_app, name="models")
+app.add_typer(storage_app, name="storage")
+app.add_typer(keys_app, name="keys")
