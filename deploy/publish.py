@@ -21,7 +21,7 @@ from deploy.artifact import SMOKE_TOLERANCE, Artifact, golden_images, onnx_outpu
 from deploy.model_store import ModelStore
 from deploy.repository import ServingPolicy, Target, build_config, parse_config, render_config, served_versions, version_files
 from deploy.triton_control import TritonControl, TritonUnavailable
-from pastiche.contract import StyleMetadata
+from pastiche.contract import INTERNAL_MODEL_PREFIX, StyleMetadata
 
 STYLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MANIFEST = "publish.json"
@@ -172,8 +172,8 @@ def publish(
 
 
 def staging_name(style: str) -> str:
-    """Model name of a style's candidate under test; style names cannot start with ``_``."""
-    return f"_staging.{style}"
+    """Model name of a style's candidate under test: internal, so the gateway never lists it."""
+    return f"{INTERNAL_MODEL_PREFIX}staging.{style}"
 
 
 def _stage(

@@ -9,7 +9,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from pastiche.contract import INPUT_NAME, OUTPUT_NAME, TRITON_DTYPE, StyleMetadata
+from pastiche.contract import INTERNAL_MODEL_PREFIX, INPUT_NAME, OUTPUT_NAME, TRITON_DTYPE, StyleMetadata
 
 
 class TritonUnavailable(RuntimeError):
@@ -89,7 +89,7 @@ class TritonGateway:
             raise TritonUnavailable(f"Triton repository index unavailable: {error.message()}") from error
         ready: dict[str, list[str]] = {}
         for model in index.get("models", []):
-            if model.get("state") == "READY":
+            if model.get("state") == "READY" and not model["name"].startswith(INTERNAL_MODEL_PREFIX):
                 ready.setdefault(model["name"], []).append(model.get("version", ""))
         return [await self._describe(name, versions) for name, versions in sorted(ready.items())]
 
