@@ -9,14 +9,17 @@ from fastapi import FastAPI
 
 from gateway.errors import install_error_handlers
 from gateway.inference import TritonGateway
-from gateway.routes import health, styles, stylize
-from gateway.settings import GatewaySettings, get_settings
+from gateway.jobs import JobStore
+from gateway.routes import health, jobs, styles, stylize, web
+from gateway.settings import GatewaySettings, JobSettings, get_job_settings, get_settings
 from gateway.storage import Storage
+from gateway.worker import Worker
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, job_settings: JobSettings | None = None) -> FastAPI:
     """Build the app; clients to Triton and S3 live for the app's lifespan."""
     settings = settings or get_settings()
+    job_settings = job_settings or get_job_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -29,9 +32,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.s3_secret_access_key,
         )
         app.state.triton = TritonGateway(settings.triton_grpc_url, settings.triton_timeout_s)
+        app.state.job_settings = job_settings
+        app.state.job_store = JobStore(app.state.storage)
+        app.state.worker = None
+        if job_settings.worker_enabled:
+            app.state.worker = Worker(app.state.job_store, app.state.storage, app.state.triton, settings, job_settings)
+            app.state.worker.start()
         try:
             yield
         finally:
+            if app.state.worker is not None:
+                await app.state.worker.stop()
             await app.state.triton.close()
 
     app = FastAPI(
@@ -44,4 +55,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(styles.router)
     app.include_router(stylize.router)
+    app.include_router(jobs.router)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
     return app

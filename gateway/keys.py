@@ -44,3 +44,38 @@ def output_key(tenant: str, input_sha256: str, style: str, version: str, params:
         f"tenants/{_segment(tenant, 'tenant')}/outputs/{_segment(input_sha256, 'hash')}/"
         f"{_segment(style, 'style')}/v{_segment(version, 'version')}/{params_digest(params)}.{ext}"
     )
+
+
+def job_key(tenant: str, job_id: str) -> str:
+    """Key of a job record (JSON, updated by compare-and-swap on its ETag)."""
+    return f"tenants/{_segment(tenant, 'tenant')}/jobs/{_segment(job_id, 'job id')}.json"
+
+
+JOB_QUEUE_PREFIX = "queue/jobs/"
+"""Prefix of the cross-tenant queue markers that workers list to find claimable jobs."""
+
+
+def job_queue_key(tenant: str, job_id: str) -> str:
+    """Queue marker of a job that still needs a worker (created once, deleted when fully done)."""
+    return f"{JOB_QUEUE_PREFIX}{_segment(tenant, 'tenant')}/{_segment(job_id, 'job id')}"
+
+
+def parse_job_queue_key(key: str) -> tuple[str, str]:
+    """``(tenant, job_id)`` of a queue marker key."""
+    tenant, job_id = key[len(JOB_QUEUE_PREFIX):].split("/", 1)
+    return _segment(tenant, "tenant"), _segment(job_id, "job id")
+
+
+def idempotency_record_key(tenant: str, idempotency_key: str) -> str:
+    """Key of the create-once mapping from a client's ``Idempotency-Key`` to its job id."""
+    return f"tenants/{_segment(tenant, 'tenant')}/idempotency/{sha256_hex(idempotency_key.encode())}"
+
+
+def webhook_secret_key(tenant: str) -> str:
+    """Key of the tenant's webhook signing secret (created once, on first use)."""
+    return f"tenants/{_segment(tenant, 'tenant')}/webhook-secret"
+
+
+def tenant_prefix(tenant: str) -> str:
+    """Prefix every object a tenant owns lives under."""
+    return f"tenants/{_segment(tenant, 'tenant')}/"
