@@ -27,12 +27,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from gateway.keys import (
-    sha256_hex,
     JOB_QUEUE_PREFIX,
     idempotency_record_key,
     job_key,
     job_queue_key,
     parse_job_queue_key,
+    sha256_hex,
 )
 from gateway.storage import Storage, StorageUnavailable
 
@@ -111,6 +111,8 @@ class JobRecord(BaseModel):
     request: JobRequest
     items: list[JobItem]
     attempts: int = 0
+    pauses: int = 0
+    not_before: float = 0.0
     lease: Lease | None = None
     error: ErrorInfo | None = None
     webhook: WebhookState | None = None
@@ -262,7 +264,7 @@ class JobStore:
             await self.dequeue(tenant, job_id)
             return None
         now = time.time()
-        if record.lease is not None and record.lease.expires_at > now:
+        if (record.lease is not None and record.lease.expires_at > now) or record.not_before > now:
             return None
         if record.status in TERMINAL and (record.webhook is None or not record.webhook.pending):
             await self.dequeue(tenant, job_id)

@@ -79,3 +79,8 @@ def webhook_secret_key(tenant: str) -> str:
 def tenant_prefix(tenant: str) -> str:
     """Prefix every object a tenant owns lives under."""
     return f"tenants/{_segment(tenant, 'tenant')}/"
+
+
+def is_safe_segment(value: str) -> bool:
+    """Whether ``value`` may be used as one segment of a key (or of a path built from a name)."""
+    return bool(_SAFE.match(value))

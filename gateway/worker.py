@@ -182,10 +182,16 @@ class Worker:
         except LeaseLost:
             logger.warning("job %s was taken over by another worker", claim.record.id)
         except (StorageUnavailable, TritonUnavailable) as error:
-            # Transient: give the job back now; the attempt counter bounds how often this repeats.
+            # Transient outage: hand the job back for later without spending one of its attempts
+            # (attempts count only claims that ended in a dead worker), backing off per pause.
             logger.warning("job %s paused: %s", claim.record.id, error)
+
+            def pause(job: JobRecord) -> None:
+                job.attempts -= 1
+                job.pauses += 1
+                job.not_before = time.time() + min(60.0, self.job_settings.poll_interval_s * 2 ** job.pauses)
             try:
-                await claim.update(release=True)
+                await claim.update(pause, release=True)
             except (LeaseLost, StorageUnavailable):
                 pass
         finally:
@@ -253,7 +259,8 @@ class Worker:
         key = output_key(record.tenant, sha256_hex(stored.body), style.name, served, plan.key_params(), "png")
         # Content-addressed: a takeover that repeats this item overwrites the same object.
         await self.storage.put(key, png, "image/png", {"job-id": record.id, "style": style.name, "version": served})
-        return {"output_key": key, "model_version": served, "processed_by": self.owner, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
+        return {"output_key": key, "model_version": served, "processed_by": self.owner,
+                "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
 
     async def _deliver(self, claim: Claim) -> None:
         """Deliver the completion webhook, retrying with exponential backoff; the lease stays held."""

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway.errors import APIError
-from gateway.keys import _SAFE
+from gateway.keys import is_safe_segment
 from gateway.settings import JobSettings, get_job_settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -39,7 +39,7 @@ async def index() -> FileResponse:
     responses={200: {"content": {"image/png": {}}}},
 )
 async def style_preview(name: str, settings: Annotated[JobSettings, Depends(job_settings_dep)]) -> FileResponse:
-    if not _SAFE.match(name):
+    if not is_safe_segment(name):
         raise APIError(404, "preview_not_found", f"no preview for style {name!r}")
     path = Path(settings.styles_dir) / name / "preview.png"
     if not path.is_file():

@@ -17,7 +17,10 @@ from tests.jobs.conftest import STYLE, finished, png_bytes, wait_for
 ARTIFACTS = Path("test-artifacts")
 
 
-@pytest.mark.parametrize(("length", "tile", "overlap"), [(512, 256, 64), (1000, 256, 64), (300, 256, 32), (100, 256, 64), (256, 256, 0)])
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"),
+    [(512, 256, 64), (1000, 256, 64), (300, 256, 32), (100, 256, 64), (256, 256, 0)],
+)
 def test_tiles_cover_every_pixel_with_equal_sizes(length: int, tile: int, overlap: int) -> None:
     starts = axis_starts(length, tile, overlap)
     size = min(tile, length)

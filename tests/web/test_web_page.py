@@ -61,7 +61,7 @@ def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut
     card = page.locator(f'.style-card[data-style="{STYLE}"]')
     card.wait_for()
     assert card.get_attribute("aria-checked") == "true"
-    page.wait_for_function("document.querySelector('.style-card img') && document.querySelector('.style-card img').naturalWidth > 0")
+    page.wait_for_function("(document.querySelector('.style-card img') || {}).naturalWidth > 0")
 
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut[:384, :512]).save(photo, quality=92)
