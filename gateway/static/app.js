@@ -121,6 +121,7 @@ async function handleFile(file) {
   showMessage("");
   $("download").hidden = true;
   $("result").hidden = true;
+  $("result-size").textContent = "";
   if (!file) return;
   if (!ACCEPTED.includes(file.type)) {
     showMessage(`${file.name} is not a JPEG, PNG or WebP image.`);
@@ -131,6 +132,9 @@ async function handleFile(file) {
     return;
   }
   const original = $("original");
+  if (original.src.startsWith("blob:")) URL.revokeObjectURL(original.src);
+  $("original-size").textContent = "";
+  original.onerror = () => { original.hidden = true; };
   original.src = URL.createObjectURL(file);
   original.hidden = false;
   original.onload = () => { $("original-size").textContent = `${original.naturalWidth}×${original.naturalHeight}`; };

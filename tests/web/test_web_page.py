@@ -65,6 +65,7 @@ def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut
 
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut[:384, :512]).save(photo, quality=92)
+    assert not page.is_visible("#download") and not page.is_visible("#result")
     page.set_input_files("#file-input", str(photo))
     page.wait_for_function("document.getElementById('result-label').textContent.startsWith('Preview')", timeout=60_000)
     assert page.text_content("#result-size") == "256×192"
@@ -94,6 +95,8 @@ def test_rejected_file_shows_the_api_error_message(browser_page, web_gateway, tm
     message = page.locator("#message")
     message.wait_for(state="visible", timeout=30_000)
     assert message.text_content() == "not a JPEG, PNG or WebP image (HTTP 415)"
+    assert not page.is_visible("#download") and not page.is_visible("#result")
+    page.wait_for_function("document.getElementById('original').hidden")
     page.set_input_files("#file-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"x"}])
     page.wait_for_function("document.getElementById('message').textContent.includes('notes.txt')")
     ARTIFACTS.mkdir(exist_ok=True)
