@@ -155,6 +155,7 @@ class JobStore:
     def __init__(self, storage: Storage) -> None:
         self.client = storage.client
         self.bucket = storage.bucket
+        self.put_arguments = storage.encryption.put_arguments()
 
     async def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
@@ -173,7 +174,8 @@ class JobStore:
 
     async def put_json(self, key: str, document: dict[str, Any], **condition: str) -> str:
         body = json.dumps(document, separators=(",", ":")).encode()
-        response = await self._call("put_object", Key=key, Body=body, ContentType="application/json", **condition)
+        response = await self._call("put_object", Key=key, Body=body, ContentType="application/json",
+                                    **self.put_arguments, **condition)
         return response["ETag"]
 
     async def get_json(self, key: str) -> tuple[dict[str, Any], str]:

@@ -15,14 +15,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 import numpy as np
 
 from gateway.imaging import ImageRejected, decode_image, encode_png, pad_to_shape, resize_to_max_side, round_up
-from gateway.inference import Style, StyleNotFound, TritonGateway, TritonUnavailable
+from gateway.inference import Style, StyleNotFound, TritonFailed, TritonGateway, TritonUnavailable
 from gateway.jobs import TERMINAL, Claim, ErrorInfo, JobRecord, JobStatus, JobStore, LeaseLost, job_document
 from gateway.keys import output_key, sha256_hex
 from gateway.settings import GatewaySettings, JobSettings
@@ -31,17 +30,6 @@ from gateway.tiling import blend, crop, plan_tiles
 from gateway.webhooks import deliver_once, sleep_backoff, tenant_secret
 
 logger = logging.getLogger("pastiche.gateway.worker")
-
-
-def presigner(storage: Storage, ttl_s: int) -> Callable[[str], str]:
-    """Presigned GET URLs for result keys (signing is local; no request is made)."""
-
-    def presign(key: str) -> str:
-        return storage.client.generate_presigned_url(
-            "get_object", Params={"Bucket": storage.bucket, "Key": key}, ExpiresIn=ttl_s
-        )
-
-    return presign
 
 
 class ItemFailed(Exception):
@@ -250,11 +238,13 @@ class Worker:
         except ImageRejected as error:
             raise ItemFailed(error.code, error.message) from error
         plan = render_plan(record, style, self.job_settings.tile_overlap)
-        version = record.request.version or style.versions[-1]
+        version = record.request.version or style.live_version
         try:
             pixels, served = await render(self.triton, style, version, decoded.pixels, plan, request_id)
         except StyleNotFound as error:
             raise ItemFailed("style_not_found", f"style {style.name!r} version {version} is not served") from error
+        except TritonFailed as error:
+            raise ItemFailed("inference_failed", f"Triton rejected the image: {error}") from error
         png = await asyncio.to_thread(encode_png, np.ascontiguousarray(pixels))
         key = output_key(record.tenant, sha256_hex(stored.body), style.name, served, plan.key_params(), "png")
         # Content-addressed: a takeover that repeats this item overwrites the same object.
@@ -268,7 +258,7 @@ class Worker:
         settings = self.job_settings
         while claim.record.webhook is not None and claim.record.webhook.pending:
             webhook = claim.record.webhook
-            document = job_document(claim.record, presigner(self.storage, settings.result_url_ttl_s))
+            document = job_document(claim.record, lambda key: self.storage.presign(key, settings.result_url_ttl_s))
             body = json.dumps(document, separators=(",", ":")).encode()
             event = f"job.{claim.record.status.value}"
             outcome = await deliver_once(self._http, webhook.url, secret, body, event,

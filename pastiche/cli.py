@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from deploy.cli import models_app, publish_command
+from gateway.cli import keys_app, storage_app
+
 app = typer.Typer(
     name="pastiche",
     help="GAN style transfer on NVIDIA Triton: export, publish, serve and benchmark.",
@@ -23,3 +26,9 @@ def up() -> None:
     from deploy.stack import run_stack
 
     raise typer.Exit(run_stack())
+
+
+app.command("publish")(publish_command)
+app.add_typer(models_app, name="models")
+app.add_typer(storage_app, name="storage")
+app.add_typer(keys_app, name="keys")

@@ -24,11 +24,11 @@ from gateway.jobs import (
 )
 from gateway.keys import input_key as upload_input_key
 from gateway.keys import sha256_hex, tenant_prefix
-from gateway.routes.stylize import read_limited, storage_unavailable
+from gateway.middleware import BodyTooLarge
+from gateway.routes.stylize import storage_unavailable
 from gateway.settings import GatewaySettings, JobSettings, get_job_settings
 from gateway.storage import Storage, StorageUnavailable
 from gateway.webhooks import tenant_secret
-from gateway.worker import presigner
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -45,6 +45,24 @@ class BatchSubmission(BaseModel):
     tile: bool = Field(False, description="Full resolution by overlapping tiles (ignores max_side).")
     tile_side: int | None = Field(None, ge=64, le=8192, description="Tile side; at most the style's max_side.")
     webhook_url: HttpUrl | None = Field(None, description="Receives the signed job document when it finishes.")
+
+
+CHUNK = 1024 * 1024
+
+
+async def read_limited(upload: UploadFile, limit: int) -> bytes:
+    """Read an upload, refusing with 413 as soon as it passes ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while chunk := await upload.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise APIError(413, "payload_too_large", f"the image is larger than {limit} bytes")
+            parts.append(chunk)
+    except BodyTooLarge as error:
+        raise APIError(413, "payload_too_large", f"the request body exceeds {limit} bytes") from error
+    return b"".join(parts)
 
 
 def get_job_store(request: Request) -> JobStore:
@@ -98,7 +116,7 @@ async def submit(request: Request, store: JobStore, storage: Storage, settings: 
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    body = job_document(record, presigner(storage, settings.result_url_ttl_s))
+    body = job_document(record, lambda key: storage.presign(key, settings.result_url_ttl_s))
     return JSONResponse(body, status_code=202 if created else 200, headers=headers)
 
 
@@ -186,7 +204,7 @@ async def get_job(
     tenant: Annotated[str, Depends(get_tenant)],
 ) -> JSONResponse:
     record = await load_job(store, tenant, job_id)
-    return JSONResponse(job_document(record, presigner(storage, job_settings.result_url_ttl_s)))
+    return JSONResponse(job_document(record, lambda key: storage.presign(key, job_settings.result_url_ttl_s)))
 
 
 @router.get(

@@ -38,6 +38,7 @@ async function loadStyles() {
     return;
   }
   const { styles } = await response.json();
+  showMessage("");
   gallery.innerHTML = "";
   if (!styles.length) gallery.textContent = "No styles are being served yet.";
   for (const style of styles) gallery.appendChild(styleCard(style));

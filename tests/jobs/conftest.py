@@ -80,11 +80,12 @@ def start_gateway(stack: RunningStack, tmp_path: Path) -> Iterator[GatewayFactor
         server.stop()
 
 
-def wait_for(gateway_url: str, job_id: str, done: Callable[[dict], bool], timeout: float = 90) -> dict:
+def wait_for(gateway_url: str, job_id: str, done: Callable[[dict], bool], timeout: float = 90,
+             headers: dict[str, str] | None = None) -> dict:
     """Poll ``GET /v1/jobs/{id}`` until ``done(job)``."""
     deadline = time.monotonic() + timeout
     while True:
-        job = httpx.get(f"{gateway_url}/v1/jobs/{job_id}", timeout=10).json()
+        job = httpx.get(f"{gateway_url}/v1/jobs/{job_id}", headers=headers or {}, timeout=10).json()
         if done(job):
             return job
         if time.monotonic() > deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from concurrent.futures import ThreadPoolExecutor
 
@@ -60,19 +61,29 @@ def test_idempotency_key_returns_the_same_job(gateway, astronaut, bucket, s3) ->
     assert different.json()["error"]["code"] == "idempotency_key_reused"
 
 
-def test_tenants_cannot_see_each_others_jobs(stack: RunningStack, bucket, start_gateway, astronaut, s3) -> None:  # noqa: ANN001
-    acme = start_gateway(bucket, tenant="acme")
-    globex = start_gateway(bucket, tenant="globex")
-    job = upload(acme.url, astronaut[:64, :64], max_side="64").json()
-    wait_for(acme.url, job["id"], finished)
+def test_tenants_cannot_see_each_others_jobs(bucket, start_gateway, astronaut) -> None:  # noqa: ANN001
+    keys = {"acme": "pk_acme_secret", "globex": "pk_globex_secret"}
+    entries = ",".join(f"{tenant}:{hashlib.sha256(key.encode()).hexdigest()}" for tenant, key in keys.items())
+    gateway = start_gateway(bucket, PASTICHE_API_KEYS=entries)
+    acme = {"Authorization": f"Bearer {keys['acme']}"}
+    globex = {"Authorization": f"Bearer {keys['globex']}"}
+    assert upload(gateway.url, astronaut[:64, :64], max_side="64").status_code == 401
+    job = upload(gateway.url, astronaut[:64, :64], acme, max_side="64").json()
+    wait_for(gateway.url, job["id"], finished, headers=acme)
     for path in (f"/v1/jobs/{job['id']}", f"/v1/jobs/{job['id']}/items/0/output"):
-        response = httpx.get(f"{globex.url}{path}")
+        response = httpx.get(f"{gateway.url}{path}", headers=globex)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "job_not_found"
-    stolen = httpx.post(f"{globex.url}/v1/jobs/batch", json={"style": STYLE, "input_keys": [job["items"][0]["input_key"]]})
+    stolen = httpx.post(f"{gateway.url}/v1/jobs/batch", headers=globex,
+                        json={"style": STYLE, "input_keys": [job["items"][0]["input_key"]]})
     assert stolen.status_code == 404
     assert stolen.json()["error"]["code"] == "input_not_found"
-    assert httpx.get(f"{acme.url}/v1/jobs/{job['id']}").status_code == 200
+    # Same Idempotency-Key, other tenant: a separate job.
+    replay = {"Idempotency-Key": "shared-key"}
+    first = upload(gateway.url, astronaut[:64, :64], {**acme, **replay}, max_side="64").json()
+    second = upload(gateway.url, astronaut[:64, :64], {**globex, **replay}, max_side="64").json()
+    assert first["id"] != second["id"]
+    assert httpx.get(f"{gateway.url}/v1/jobs/{job['id']}", headers=acme).status_code == 200
 
 
 def test_batch_reports_per_item_status(gateway, astronaut, bucket, s3) -> None:  # noqa: ANN001

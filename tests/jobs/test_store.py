@@ -12,6 +12,7 @@ from moto.server import ThreadedMotoServer
 from deploy.local_s3 import LOCAL_CREDENTIALS
 from gateway.jobs import IdempotencyConflict, JobRequest, JobStatus, JobStore, LeaseLost, new_record
 from gateway.storage import Storage
+from pastiche.s3 import s3_client
 from tests.conftest import free_port
 
 
@@ -27,8 +28,7 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture
 def store(endpoint: str, request: pytest.FixtureRequest) -> JobStore:
     bucket = f"store-{abs(hash(request.node.name)) % 10**10}"
-    storage = Storage.connect(endpoint, bucket, "us-east-1", LOCAL_CREDENTIALS["aws_access_key_id"],
-                              LOCAL_CREDENTIALS["aws_secret_access_key"])
+    storage = Storage(s3_client(endpoint, **LOCAL_CREDENTIALS), bucket)
     storage.client.create_bucket(Bucket=bucket)
     return JobStore(storage)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from tests.jobs.conftest import STYLE, png_bytes
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
+API_KEY = "pk_test_web"
 ARTIFACTS = Path("test-artifacts")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,7 +49,8 @@ def web_gateway(bucket, start_gateway, tmp_path: Path, astronaut: np.ndarray):  
     (styles_dir / STYLE).mkdir(parents=True)
     before_after = np.concatenate([astronaut[::4, ::4], 255 - astronaut[::4, ::4]], axis=1)
     (styles_dir / STYLE / "preview.png").write_bytes(png_bytes(np.ascontiguousarray(before_after)))
-    return start_gateway(bucket, PASTICHE_JOBS_STYLES_DIR=str(styles_dir))
+    key_entry = f"web:{hashlib.sha256(API_KEY.encode()).hexdigest()}"
+    return start_gateway(bucket, PASTICHE_JOBS_STYLES_DIR=str(styles_dir), PASTICHE_API_KEYS=key_entry)
 
 
 def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut: np.ndarray, tmp_path: Path) -> None:  # noqa: ANN001
@@ -56,7 +59,10 @@ def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut
     page.on("request", lambda request: sent_auth.append(request.headers.get("authorization"))
             if "/v1/jobs" in request.url else None)
     page.goto(web_gateway.url)
-    page.fill("#api-key", "pk_test_web")
+    # Without the key the gateway refuses, and the page says so in the API's words.
+    page.locator("#message").wait_for(state="visible")
+    assert "send an API key" in page.text_content("#message")
+    page.fill("#api-key", API_KEY)
     page.dispatch_event("#api-key", "change")
     card = page.locator(f'.style-card[data-style="{STYLE}"]')
     card.wait_for()
@@ -73,8 +79,8 @@ def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut
     assert page.text_content("#result-label") == "Full resolution"
     assert page.text_content("#result-size") == "512×384"
     assert page.text_content("#original-size") == "512×384"
-    assert sent_auth and all(value == "Bearer pk_test_web" for value in sent_auth)
-    assert page.evaluate("localStorage.getItem('pastiche.apiKey')") == "pk_test_web"
+    assert sent_auth and all(value == f"Bearer {API_KEY}" for value in sent_auth)
+    assert page.evaluate("localStorage.getItem('pastiche.apiKey')") == API_KEY
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web_page.png"), full_page=True)
@@ -90,6 +96,8 @@ def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut
 def test_rejected_file_shows_the_api_error_message(browser_page, web_gateway, tmp_path: Path) -> None:  # noqa: ANN001
     page = browser_page
     page.goto(web_gateway.url)
+    page.evaluate(f"localStorage.setItem('pastiche.apiKey', '{API_KEY}')")
+    page.reload()
     page.locator(".style-card").first.wait_for()
     page.set_input_files("#file-input", files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"just text"}])
     message = page.locator("#message")
@@ -104,7 +112,7 @@ def test_rejected_file_shows_the_api_error_message(browser_page, web_gateway, tm
 
 
 def test_preview_endpoint_serves_file_or_json_404(web_gateway) -> None:  # noqa: ANN001
-    found = httpx.get(f"{web_gateway.url}/v1/styles/{STYLE}/preview")
+    found = httpx.get(f"{web_gateway.url}/v1/styles/{STYLE}/preview")  # public, like the page itself
     assert found.status_code == 200 and found.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(found.content)).size == (256, 128)
     missing = httpx.get(f"{web_gateway.url}/v1/styles/other-style/preview")
