@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import RunningStack
 from tests.jobs.conftest import STYLE, finished, object_keys, png_bytes, wait_for
 
 pytestmark = pytest.mark.integration
