@@ -132,7 +132,10 @@ class Worker:
                 worked = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the loop must survive S3/Triton outages; the job stays queued
+            except (StorageUnavailable, TritonUnavailable) as error:
+                logger.warning("job worker waiting for its dependencies: %s", error)
+                worked = False
+            except Exception:  # a bug must not stop the worker; the job stays queued for another try
                 logger.exception("job worker iteration failed")
                 worked = False
             if not worked:
