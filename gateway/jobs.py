@@ -32,6 +32,7 @@ from gateway.keys import (
     job_key,
     job_queue_key,
     parse_job_queue_key,
+    result_id,
     sha256_hex,
 )
 from gateway.storage import Storage, StorageUnavailable
@@ -351,6 +352,7 @@ def job_document(record: JobRecord, presign: Callable[[str], str]) -> dict[str, 
         counts[item.status.value] += 1
         view = item.model_dump(mode="json")
         view["output_url"] = presign(item.output_key) if item.output_key else None
+        view["result_id"] = result_id(item.output_key) if item.output_key else None
         items.append(view)
     webhook = None
     if record.webhook is not None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, HttpUrl
 
-from gateway.deps import get_gateway_settings, get_storage, get_tenant, get_triton
+from gateway.deps import bearer_scheme, get_gateway_settings, get_storage, get_tenant, get_triton
 from gateway.errors import APIError
 from gateway.imaging import ALLOWED_FORMATS, ImageRejected, decode_image
 from gateway.inference import StyleNotFound, TritonGateway, TritonUnavailable
@@ -30,7 +30,7 @@ from gateway.settings import GatewaySettings, JobSettings, get_job_settings
 from gateway.storage import Storage, StorageUnavailable
 from gateway.webhooks import tenant_secret
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
+router = APIRouter(prefix="/v1", tags=["jobs"], dependencies=[Depends(bearer_scheme)])
 
 IDEMPOTENCY_HELP = "Retrying with the same key returns the same job instead of creating another."
 

@@ -41,6 +41,7 @@ def test_upload_job_lifecycle_and_result(gateway, astronaut) -> None:  # noqa: A
     assert Image.open(io.BytesIO(output.content)).size == (128, 85)
     presigned = httpx.get(item["output_url"])
     assert presigned.status_code == 200 and presigned.content == output.content
+    assert httpx.get(f"{gateway.url}/v1/results/{item['result_id']}").content == output.content
 
 
 def test_idempotency_key_returns_the_same_job(gateway, astronaut, bucket, s3) -> None:  # noqa: ANN001

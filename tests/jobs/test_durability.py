@@ -39,7 +39,11 @@ def test_job_survives_gateway_kill_and_restart(stack: RunningStack, astronaut, b
     queued = [httpx.post(f"{first.url}/v1/jobs/batch", json={**batch, "input_keys": [key]}, timeout=30).json()["id"]
               for key in keys[:2]]
 
-    wait_for(first.url, victim, lambda job: job["status"] == "running" and job["counts"]["succeeded"] >= 1)
+    def mid_job(job: dict) -> bool:
+        assert not finished(job), "the job finished before it could be interrupted; make it heavier"
+        return job["status"] == "running" and job["counts"]["succeeded"] >= 1
+
+    wait_for(first.url, victim, mid_job)
     first.process.signal(signal.SIGKILL)
     first.process.process.wait()
 
