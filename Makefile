@@ -15,6 +15,10 @@ system-deps:
 	@ldconfig -p | grep -q "libpython$(PYVER).so.1.0" || { \
 		echo "installing libpython$(PYVER) for Triton's python backend stub"; \
 		apt-get update -qq && apt-get install -y -qq "libpython$(PYVER)"; }
+	# The web page's end-to-end test drives Debian's headless Chromium (never a downloaded browser).
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium for the browser test"; \
+		apt-get update -qq && apt-get install -y -qq chromium; }
 
 $(STAMP): pyproject.toml constraints.txt
 	$(MAKE) system-deps

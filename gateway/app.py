@@ -15,12 +15,14 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from gateway.auth import RateLimiter, load_keys
 from gateway.errors import install_error_handlers
 from gateway.inference import TritonGateway
+from gateway.jobs import JobStore
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from gateway.routes import health, results, styles, stylize
-from gateway.settings import GatewaySettings, get_settings
+from gateway.routes import health, jobs, results, styles, stylize, web
+from gateway.settings import GatewaySettings, JobSettings, get_job_settings, get_settings
 from gateway.storage import Storage
+from gateway.worker import Worker
 
 logger = logging.getLogger("pastiche.gateway")
 
@@ -30,9 +32,10 @@ EXPOSED_HEADERS = [
 ]
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, job_settings: JobSettings | None = None) -> FastAPI:
     """Build the app; clients to Triton and S3 live for the app's lifespan."""
     settings = settings or get_settings()
+    job_settings = job_settings or get_job_settings()
     configure_logging(settings.log_level)
     metrics = GatewayMetrics()
 
@@ -44,9 +47,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.inflight = asyncio.Semaphore(settings.max_inflight)
         if not app.state.api_keys:
             logger.warning("no API keys configured: every request is served as tenant %r", settings.default_tenant)
+        app.state.job_store = JobStore(app.state.storage)
+        app.state.worker = None
+        if job_settings.worker_enabled:
+            app.state.worker = Worker(app.state.job_store, app.state.storage, app.state.triton, settings, job_settings)
+            app.state.worker.start()
         try:
             yield
         finally:
+            if app.state.worker is not None:
+                await app.state.worker.stop()
             await app.state.triton.close()
             app.state.storage.close()
             app.state.cpu.shutdown(wait=False, cancel_futures=True)
@@ -59,6 +69,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.job_settings = job_settings
     # Parsed at build time so a malformed key entry stops the process before it serves anything.
     app.state.api_keys = load_keys(settings.api_keys, settings.api_keys_file)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -67,6 +78,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(styles.router)
     app.include_router(stylize.router)
     app.include_router(results.router)
+    app.include_router(jobs.router)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
     # Added innermost first. The body limit wraps everything that could read the body; the
     # request context wraps it in turn so even a 413 carries a request id and is logged.
     if settings.cors_origins:

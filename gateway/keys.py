@@ -77,3 +77,43 @@ def output_key_for_result(tenant: str, result: str) -> str:
     if not _OUTPUT.match(key):
         raise ValueError("malformed result id")
     return key
+
+
+def job_key(tenant: str, job_id: str) -> str:
+    """Key of a job record (JSON, updated by compare-and-swap on its ETag)."""
+    return f"tenants/{_segment(tenant, 'tenant')}/jobs/{_segment(job_id, 'job id')}.json"
+
+
+JOB_QUEUE_PREFIX = "queue/jobs/"
+"""Prefix of the cross-tenant queue markers that workers list to find claimable jobs."""
+
+
+def job_queue_key(tenant: str, job_id: str) -> str:
+    """Queue marker of a job that still needs a worker (created once, deleted when fully done)."""
+    return f"{JOB_QUEUE_PREFIX}{_segment(tenant, 'tenant')}/{_segment(job_id, 'job id')}"
+
+
+def parse_job_queue_key(key: str) -> tuple[str, str]:
+    """``(tenant, job_id)`` of a queue marker key."""
+    tenant, job_id = key[len(JOB_QUEUE_PREFIX):].split("/", 1)
+    return _segment(tenant, "tenant"), _segment(job_id, "job id")
+
+
+def idempotency_record_key(tenant: str, idempotency_key: str) -> str:
+    """Key of the create-once mapping from a client's ``Idempotency-Key`` to its job id."""
+    return f"tenants/{_segment(tenant, 'tenant')}/idempotency/{sha256_hex(idempotency_key.encode())}"
+
+
+def webhook_secret_key(tenant: str) -> str:
+    """Key of the tenant's webhook signing secret (created once, on first use)."""
+    return f"tenants/{_segment(tenant, 'tenant')}/webhook-secret"
+
+
+def tenant_prefix(tenant: str) -> str:
+    """Prefix every object a tenant owns lives under."""
+    return f"tenants/{_segment(tenant, 'tenant')}/"
+
+
+def is_safe_segment(value: str) -> bool:
+    """Whether ``value`` may be used as one segment of a key (or of a path built from a name)."""
+    return bool(_SAFE.match(value))

@@ -106,3 +106,28 @@ class GatewaySettings(BaseSettings):
 def get_settings() -> GatewaySettings:
     """Settings from the environment, read once per process."""
     return GatewaySettings()
+
+
+class JobSettings(BaseSettings):
+    """Async jobs, webhooks and tiling (``PASTICHE_JOBS_*`` variables); see gateway/JOBS.md."""
+
+    model_config = SettingsConfigDict(env_prefix="PASTICHE_JOBS_", extra="ignore")
+
+    worker_enabled: bool = Field(True, description="Run a job worker inside this gateway process.")
+    worker_concurrency: int = Field(1, ge=1, le=16, description="Jobs one gateway process works on at once.")
+    poll_interval_s: float = Field(1.0, gt=0, description="How often an idle worker lists the queue.")
+    lease_s: float = Field(30.0, gt=0, description="A claim expires this long after its last heartbeat.")
+    max_attempts: int = Field(3, ge=1, description="Claims of one job before it is failed as unprocessable.")
+    max_items: int = Field(500, ge=1, description="Most S3 keys in one batch job.")
+    result_url_ttl_s: int = Field(3600, gt=0, description="Lifetime of presigned result URLs.")
+    webhook_max_attempts: int = Field(6, ge=1, description="Deliveries tried before a webhook is given up.")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay; doubles per attempt.")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Deadline of one webhook delivery.")
+    tile_overlap: int = Field(64, ge=0, description="Pixels neighbouring tiles share, blended with a cosine ramp.")
+    styles_dir: str = Field("export/styles", description="Directory with <style>/preview.png for the web page.")
+
+
+@lru_cache
+def get_job_settings() -> JobSettings:
+    """Job settings from the environment, read once per process."""
+    return JobSettings()
