@@ -23,3 +23,8 @@ def up() -> None:
     from deploy.stack import run_stack
 
     raise typer.Exit(run_stack())
+
+
+from benchmarks.cli import bench  # noqa: E402 - each stage registers its own subcommand
+
+app.command(help="Run a benchmark scenario headless and write a report (see benchmarks/README.md).")(bench)
