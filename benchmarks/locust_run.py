@@ -151,11 +151,12 @@ def percentile(histogram: dict[float, int], fraction: float) -> float:
     return max(histogram)
 
 
-def parse_final_stats(prefix: Path) -> dict[str, float]:
+def parse_final_stats(prefix: Path, test_start: float | None = None) -> dict[str, float]:
     """Totals over every endpoint from ``--json-file``.
 
     Locust writes that file at shutdown, after ``--stop-timeout`` let in-flight requests finish;
-    its CSV ``Aggregated`` row is written when the run time ends and misses them.
+    its CSV ``Aggregated`` row is written when the run time ends and misses them. Throughput
+    is requests over the time from ``test_start`` (when given) to the last response.
     """
     entries = json.loads(Path(f"{prefix}_final.json").read_text())
     histogram: dict[float, int] = {}
@@ -172,6 +173,8 @@ def parse_final_stats(prefix: Path) -> dict[str, float]:
         if entry["num_requests"]:
             start = min(start, entry["start_time"])
             end = max(end, entry["last_request_timestamp"])
+    if test_start is not None:
+        start = min(start, test_start)
     span = end - start if requests and end > start else 0.0
     return {
         "requests": requests,
@@ -226,11 +229,12 @@ def run_locust(phase: LoadPhase, out_dir: Path) -> LocustResult:
     wall = time.perf_counter() - started
     if process.returncode != 0 or not Path(f"{prefix}_final.json").exists():
         raise RuntimeError(f"locust failed for phase {phase.name} (exit {process.returncode}):\n{log_path.read_text()[-3000:]}")
-    stats = parse_final_stats(prefix)
+    pacing_file = Path(f"{prefix}_pacing.json")
+    recorded = json.loads(pacing_file.read_text()) if pacing_file.exists() else {}
+    stats = parse_final_stats(prefix, recorded.pop("test_start", None))
     if stats["requests"] == 0:
         raise RuntimeError(f"phase {phase.name} completed no request:\n{log_path.read_text()[-3000:]}")
-    pacing_file = Path(f"{prefix}_pacing.json")
-    pacing = json.loads(pacing_file.read_text()) if phase.rate > 0 and pacing_file.exists() else None
+    pacing = recorded if phase.rate > 0 and recorded else None
     return LocustResult(
         requests=int(stats["requests"]),
         failures=int(stats["failures"]),

@@ -39,6 +39,7 @@ from pastiche.contract import INPUT_NAME, OUTPUT_NAME  # noqa: E402
 PROCESS_PACING = PacingCounts()
 """Pacing counts of every user in this process (a worker reports them to the master)."""
 WORKER_PACING: dict[str, dict[str, int]] = {}
+TEST_START: list[float] = []
 
 
 @events.init_command_line_parser.add_listener
@@ -49,7 +50,7 @@ def add_arguments(parser) -> None:  # noqa: ANN001 - Locust's configargparse par
     parser.add_argument("--rate", type=float, default=0.0, include_in_web_ui=False, help="open loop: total requests/s (0: closed loop)")
     parser.add_argument("--cache-bust", action="store_true", default=False, include_in_web_ui=False, help="perturb one pixel per request")
     parser.add_argument("--api-key", default="", include_in_web_ui=False, help="gateway API key (Authorization: Bearer)")
-    parser.add_argument("--pacing-file", default="", include_in_web_ui=False, help="write open-loop pacing counts here")
+    parser.add_argument("--pacing-file", default="", include_in_web_ui=False, help="write the test start time and open-loop pacing counts here")
 
 
 @events.report_to_master.add_listener
@@ -63,6 +64,12 @@ def receive_pacing(client_id: str, data: dict) -> None:
         WORKER_PACING[client_id] = data["pastiche_pacing"]
 
 
+@events.test_start.add_listener
+def remember_start(environment, **_: object) -> None:  # noqa: ANN001
+    if not isinstance(environment.runner, WorkerRunner) and not TEST_START:
+        TEST_START.append(time.time())
+
+
 @events.quitting.add_listener
 def write_pacing(environment, **_: object) -> None:  # noqa: ANN001
     path = environment.parsed_options.pacing_file if environment.parsed_options else ""
@@ -74,7 +81,7 @@ def write_pacing(environment, **_: object) -> None:  # noqa: ANN001
             total.add(PacingCounts(**counts))
     else:
         total = PROCESS_PACING
-    Path(path).write_text(json.dumps(total.as_dict()))
+    Path(path).write_text(json.dumps({**total.as_dict(), "test_start": TEST_START[0] if TEST_START else None}))
 
 
 def multipart_body(fields: dict[str, str], file_field: str, filename: str, content: bytes, content_type: str) -> tuple[bytes, str]:
@@ -107,7 +114,10 @@ class PasticheUser:
         if options.rate > 0:
             # Every user (in every worker process) takes an equal share of the total rate.
             users = max(1, int(options.num_users or 1))
-            self.pacer = OpenLoopPacer(interval_s=users / options.rate, counts=PROCESS_PACING)
+            interval = users / options.rate
+            self.pacer = OpenLoopPacer(interval, offset_s=random.uniform(0, interval), counts=PROCESS_PACING)
+            # The first send is a scheduled slot too (Locust only waits between tasks).
+            time.sleep(self.pacer.wait_seconds())
 
     def pastiche_wait(self) -> float:
         return self.pacer.wait_seconds() if self.pacer is not None else 0.0

@@ -39,6 +39,8 @@ class OpenLoopPacer:
     """Schedule of one user: slot ``k`` is due at ``start + k * interval``."""
 
     interval_s: float
+    offset_s: float = 0.0
+    """Delay of the first slot, so users spread their slots over the interval instead of bursting."""
     clock: Callable[[], float] = time.monotonic
     counts: PacingCounts = field(default_factory=PacingCounts)
     _next_due: float | None = None
@@ -47,7 +49,7 @@ class OpenLoopPacer:
         """Seconds to sleep before the next send; advances the schedule and updates the counts."""
         now = self.clock()
         if self._next_due is None:
-            self._next_due = now
+            self._next_due = now + self.offset_s
         lag = now - self._next_due
         if lag > self.interval_s:
             # Whole slots that passed while the previous request was in flight are never sent.

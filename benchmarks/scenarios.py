@@ -94,9 +94,12 @@ def quick(context: RunContext) -> None:
 
 def scenarios() -> dict[str, Scenario]:
     """Every scenario ``pastiche bench`` knows, by name."""
+    from benchmarks.sweep import sweep
+
     return {
         "quick": quick,
         "triton-grpc": single("grpc"),
         "triton-http": single("http"),
         "gateway": single("gateway"),
+        "sweep": sweep,
     }

@@ -85,6 +85,8 @@ def test_final_stats_totals_every_endpoint(tmp_path: Path) -> None:
         {"num_requests": 1, "num_failures": 0, "total_response_time": 40.0, "max_response_time": 40.0,
          "response_times": {"40": 1}, "start_time": 100.5, "last_request_timestamp": 104.0},
     ]
+    (tmp_path / "q_final.json").write_text(json.dumps(entries[:1]))
+    assert parse_final_stats(tmp_path / "q", test_start=99.0)["rps"] == pytest.approx(1.0)
     (tmp_path / "p_final.json").write_text(json.dumps(entries))
     stats = parse_final_stats(tmp_path / "p")
     assert stats["requests"] == 4 and stats["failures"] == 1
@@ -109,3 +111,11 @@ def test_perturb_changes_exactly_one_value_by_one() -> None:
     changed = perturb(pixels, np.random.default_rng(0))
     difference = np.abs(changed.astype(int) - pixels.astype(int))
     assert difference.sum() == 1
+
+
+def test_pacer_offsets_its_first_slot() -> None:
+    clock = FakeClock()
+    pacer = OpenLoopPacer(interval_s=1.0, offset_s=0.4, clock=clock)
+    assert pacer.wait_seconds() == pytest.approx(0.4)
+    clock.now = 0.5
+    assert pacer.wait_seconds() == pytest.approx(0.9)
