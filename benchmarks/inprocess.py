@@ -42,7 +42,7 @@ def torch_eager(generator, value_range: tuple[float, float], image: np.ndarray, 
     from export.onnx_export import ServedGenerator
 
     served = ServedGenerator(generator.eval(), value_range).eval()
-    batch = torch.from_numpy(image[np.newaxis])
+    batch = torch.from_numpy(np.ascontiguousarray(image[np.newaxis]).copy())
 
     def call() -> None:
         with torch.inference_mode():
