@@ -20,6 +20,7 @@ from deploy.gateway_server import GatewayServer
 from deploy.local_s3 import LOCAL_CREDENTIALS, LocalS3Server
 from deploy.process import ServiceError
 from deploy.triton import TritonPorts, TritonServer
+from gateway.auth import key_entry, new_key
 
 
 class StackSettings(BaseSettings):
@@ -70,23 +71,30 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def gateway_environment(settings: StackSettings, s3_endpoint: str) -> dict[str, str]:
-    """``PASTICHE_*`` settings handed to the gateway process."""
+def gateway_environment(settings: StackSettings, s3_endpoint: str, api_keys: dict[str, str] | None = None) -> dict[str, str]:
+    """``PASTICHE_*`` settings handed to the gateway process.
+
+    ``api_keys`` maps tenant → plaintext key; only their sha256 digests reach the gateway.
+    """
     env = {
         "PASTICHE_TRITON_GRPC_URL": f"127.0.0.1:{settings.triton_grpc_port}",
+        "PASTICHE_TRITON_METRICS_URL": f"http://127.0.0.1:{settings.triton_metrics_port}/metrics",
         "PASTICHE_S3_ENDPOINT_URL": s3_endpoint,
         "PASTICHE_S3_BUCKET": settings.s3_bucket,
     }
     if not settings.s3_endpoint_url:
         env["PASTICHE_S3_ACCESS_KEY_ID"] = LOCAL_CREDENTIALS["aws_access_key_id"]
         env["PASTICHE_S3_SECRET_ACCESS_KEY"] = LOCAL_CREDENTIALS["aws_secret_access_key"]
+    if api_keys:
+        env["PASTICHE_API_KEYS"] = ",".join(key_entry(tenant, key) for tenant, key in api_keys.items())
     return env
 
 
-def curl_example(gateway_url: str, style: str) -> str:
+def curl_example(gateway_url: str, style: str, api_key: str | None = None) -> str:
     """The ready-to-paste request printed once the stack is up."""
+    auth = f'-H "Authorization: Bearer {api_key}" ' if api_key else ""
     return (
-        f"curl -sS -F image=@photo.jpg -F style={style} {gateway_url}/v1/stylize -o stylized.png"
+        f"curl -sS {auth}-F image=@photo.jpg -F style={style} {gateway_url}/v1/stylize -o stylized.png"
     )
 
 
@@ -125,14 +133,17 @@ def run_stack(settings: StackSettings | None = None) -> int:
             started.append(triton)
             triton.wait_ready()
         console.print(f"[green]✓[/] Triton       HTTP {triton.http_url}  gRPC {triton.grpc_url}  metrics {triton.metrics_url}")
-        gateway = GatewayServer(settings.workdir, settings.gateway_port, gateway_environment(settings, s3_endpoint))
+        dev_key = new_key()
+        gateway_env = gateway_environment(settings, s3_endpoint, {"dev": dev_key})
+        gateway = GatewayServer(settings.workdir, settings.gateway_port, gateway_env)
         with console.status("starting gateway"):
             gateway.start()
             started.append(gateway)
             gateway.wait_ready()
         console.print(f"[green]✓[/] Gateway      {gateway.url}  (API docs {gateway.url}/docs)")
         console.print(f"\nStyles: {', '.join(styles)}.  Logs: {settings.workdir}/")
-        console.print("Try it:\n  " + curl_example(gateway.url, styles[0]), soft_wrap=True)
+        console.print(f"Dev API key (tenant 'dev', valid until Ctrl-C): {dev_key}", soft_wrap=True)
+        console.print("Try it:\n  " + curl_example(gateway.url, styles[0], dev_key), soft_wrap=True)
         console.print("\nCtrl-C stops everything.")
         while not stop.wait(1.0):
             dead = [service for service in started if service.process.exited() is not None]

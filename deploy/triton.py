@@ -98,6 +98,8 @@ def server_command(
         f"--metrics-port={ports.metrics}",
         "--allow-metrics=true",
         "--allow-gpu-metrics=false",
+        # Summary (quantile) latencies feed the p95 panels and alerts in deploy/monitoring.
+        "--metrics-config=summary_latencies=true",
         "--strict-readiness=true",
         "--exit-on-error=true",
         "--log-verbose=0",

@@ -7,12 +7,17 @@ header before any pixel is decoded, so a decompression bomb costs nothing.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+"""Pillow format name → media type of every format accepted as input."""
+
+OUTPUT_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
+"""Response ``format`` parameter → (Pillow format, media type)."""
 
 
 class ImageRejected(ValueError):
@@ -34,26 +39,34 @@ class DecodedImage:
 
 
 def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
-    """Decode JPEG/PNG/WebP bytes to RGB, applying EXIF orientation."""
+    """Decode JPEG/PNG/WebP bytes to RGB, applying EXIF orientation.
+
+    Only the allow-listed parsers are tried, and the pixel count is checked from the header
+    before :meth:`PIL.Image.Image.load`, so a decompression bomb is refused without decoding it.
+    """
     if not data:
         raise ImageRejected(422, "empty_image", "the image is empty")
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except UnidentifiedImageError as error:
         raise ImageRejected(415, "unsupported_media_type", "not a JPEG, PNG or WebP image") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageRejected(413, "too_many_pixels", f"the image declares too many pixels: {error}") from error
     except (OSError, ValueError, SyntaxError) as error:
         raise ImageRejected(422, "corrupt_image", f"the image header could not be read: {error}") from error
-    if image.format not in ALLOWED_FORMATS:
-        raise ImageRejected(415, "unsupported_media_type", f"{image.format} images are not accepted; send JPEG, PNG or WebP")
-    source_format = image.format
+    source_format = image.format or ""
     width, height = image.size
     if width * height > max_pixels:
         raise ImageRejected(413, "too_many_pixels", f"{width}x{height} exceeds the limit of {max_pixels} pixels")
+    if getattr(image, "n_frames", 1) > 1:
+        raise ImageRejected(422, "animated_image", "animated images are not supported; send a single frame")
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
         rgb = _to_rgb(image)
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageRejected(422, "corrupt_image", f"the image could not be decoded: {error}") from error
     return DecodedImage(np.asarray(rgb, dtype=np.uint8), source_format)
 
@@ -97,6 +110,29 @@ def round_up(value: int, multiple: int) -> int:
 
 def encode_png(pixels: np.ndarray) -> bytes:
     """PNG bytes of an RGB array."""
+    return encode_image(pixels, "png", 100)
+
+
+def encode_image(pixels: np.ndarray, output_format: str, quality: int) -> bytes:
+    """Encode an RGB array as ``png``, ``jpeg`` or ``webp``; ``quality`` applies to the lossy two."""
+    pil_format, _ = OUTPUT_FORMATS[output_format]
+    options: dict[str, object] = {"optimize": False, "compress_level": 3} if pil_format == "PNG" else {"quality": quality}
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format=pil_format, **options)
     return buffer.getvalue()
+
+
+def bucket_side(side: int, buckets: tuple[int, ...], multiple: int) -> int:
+    """The padded length for ``side``: the smallest bucket that fits, as a multiple of ``multiple``.
+
+    Sides beyond the largest bucket are only rounded up to ``multiple``.
+    """
+    for bucket in buckets:
+        if bucket >= side:
+            return round_up(bucket, multiple)
+    return round_up(side, multiple)
+
+
+def bucket_shape(height: int, width: int, buckets: tuple[int, ...], multiple: int) -> tuple[int, int]:
+    """``(H, W)`` the image is padded to, so differently sized images share a tensor shape."""
+    return bucket_side(height, buckets, multiple), bucket_side(width, buckets, multiple)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from pastiche.contract import INPUT_NAME, OUTPUT_NAME, TRITON_DTYPE, StyleMetadata
+from pastiche.contract import INTERNAL_MODEL_PREFIX, INPUT_NAME, OUTPUT_NAME, TRITON_DTYPE, StyleMetadata
 
 
 class TritonUnavailable(RuntimeError):
@@ -19,6 +20,10 @@ class StyleNotFound(LookupError):
     """No ready model (or version) with that name."""
 
 
+class TritonFailed(RuntimeError):
+    """Triton answered with an error that is neither capacity nor a missing model."""
+
+
 @dataclass(frozen=True)
 class Style:
     """A servable style as Triton describes it."""
@@ -26,6 +31,11 @@ class Style:
     name: str
     versions: tuple[str, ...]
     metadata: StyleMetadata
+
+    @property
+    def live_version(self) -> str:
+        """The version served when a request names none: the highest ready one."""
+        return self.versions[-1]
 
 
 @dataclass(frozen=True)
@@ -42,9 +52,11 @@ def _is_unavailable(error: InferenceServerException) -> bool:
 class TritonGateway:
     """One long-lived async gRPC client, created in the app's lifespan."""
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float, catalogue_ttl_s: float = 5.0) -> None:
         self.client = grpcclient.InferenceServerClient(url=url)
         self.timeout_s = timeout_s
+        self.catalogue_ttl_s = catalogue_ttl_s
+        self._catalogue: tuple[float, list[Style]] | None = None
 
     async def close(self) -> None:
         await self.client.close()
@@ -56,7 +68,20 @@ class TritonGateway:
         except InferenceServerException:
             return False
 
+    def forget_catalogue(self) -> None:
+        """Drop the cached catalogue (a model was unloaded or Triton restarted)."""
+        self._catalogue = None
+
     async def styles(self) -> list[Style]:
+        """Every model with at least one READY version, reused for ``catalogue_ttl_s`` seconds."""
+        now = time.monotonic()
+        if self._catalogue is not None and now - self._catalogue[0] < self.catalogue_ttl_s:
+            return self._catalogue[1]
+        styles = await self._read_catalogue()
+        self._catalogue = (now, styles)
+        return styles
+
+    async def _read_catalogue(self) -> list[Style]:
         """Every model with at least one READY version, with its metadata from config parameters."""
         try:
             index = await self.client.get_model_repository_index(as_json=True, client_timeout=5)
@@ -64,7 +89,7 @@ class TritonGateway:
             raise TritonUnavailable(f"Triton repository index unavailable: {error.message()}") from error
         ready: dict[str, list[str]] = {}
         for model in index.get("models", []):
-            if model.get("state") == "READY":
+            if model.get("state") == "READY" and not model["name"].startswith(INTERNAL_MODEL_PREFIX):
                 ready.setdefault(model["name"], []).append(model.get("version", ""))
         return [await self._describe(name, versions) for name, versions in sorted(ready.items())]
 
@@ -100,8 +125,10 @@ class TritonGateway:
         except InferenceServerException as error:
             message = error.message() or str(error)
             if _is_unavailable(error) or "exceeds maximum queue size" in message:
+                self.forget_catalogue()
                 raise TritonUnavailable(message) from error
             if "unknown model" in message or "is not found" in message or "unavailable model" in message:
+                self.forget_catalogue()
                 raise StyleNotFound(style) from error
-            raise
+            raise TritonFailed(message) from error
         return InferenceResult(result.as_numpy(OUTPUT_NAME), result.get_response().model_version)

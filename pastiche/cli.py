@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.cli import bench
+from deploy.cli import models_app, publish_command
 from export.cli import export_command
+from gateway.cli import keys_app, storage_app
 
 app = typer.Typer(
     name="pastiche",
@@ -28,3 +31,8 @@ def up() -> None:
 
 
 app.command("export")(export_command)
+app.command("publish")(publish_command)
+app.add_typer(models_app, name="models")
+app.add_typer(storage_app, name="storage")
+app.add_typer(keys_app, name="keys")
+app.command(help="Run a benchmark scenario headless and write a report (see benchmarks/README.md).")(bench)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,12 @@ class RunningStack:
     triton_metrics: str
     gateway: str
     workdir: Path
+    api_keys: dict[str, str] = field(default_factory=dict)
+    """Tenant → plaintext API key accepted by the gateway ("limited" has a 3 requests/minute limit)."""
+
+    def auth(self, tenant: str = "alpha") -> dict[str, str]:
+        """``Authorization`` header for ``tenant``."""
+        return {"Authorization": f"Bearer {self.api_keys[tenant]}"}
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     from deploy.local_s3 import LocalS3Server
     from deploy.stack import StackSettings, gateway_environment
     from deploy.triton import TritonPorts, TritonServer
+    from gateway.auth import key_entry, new_key
 
     workdir = tmp_path_factory.mktemp("stack")
     repository = workdir / "model_repository"
@@ -66,7 +73,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     with LocalS3Server(workdir, settings.s3_port) as s3:
         s3.create_bucket(settings.s3_bucket)
         with TritonServer(repository, workdir / "triton", ports) as triton:
-            env = gateway_environment(settings, s3.endpoint_url)
+            api_keys = {tenant: new_key() for tenant in ("alpha", "beta", "limited")}
+            env = gateway_environment(settings, s3.endpoint_url, {t: api_keys[t] for t in ("alpha", "beta")})
+            env["PASTICHE_API_KEYS"] += "," + key_entry("limited", api_keys["limited"], requests_per_minute=3)
             with GatewayServer(workdir, settings.gateway_port, env) as gateway:
                 yield RunningStack(
                     repository=repository,
@@ -77,4 +86,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
                     triton_metrics=triton.metrics_url,
                     gateway=gateway.url,
                     workdir=workdir,
+                    api_keys=api_keys,
                 )

@@ -39,6 +39,7 @@ def test_stylize_stores_input_and_output_and_runs_on_triton(stack: RunningStack,
         f"{stack.gateway}/v1/stylize",
         files={"image": ("astronaut.jpg", jpeg_bytes(photo), "image/jpeg")},
         data={"style": STYLE},
+        headers=stack.auth(),
         timeout=60,
     )
     assert response.status_code == 200, response.text
@@ -57,7 +58,7 @@ def test_stylize_stores_input_and_output_and_runs_on_triton(stack: RunningStack,
 
 
 def test_styles_lists_the_bundled_style(stack: RunningStack) -> None:
-    body = httpx.get(f"{stack.gateway}/v1/styles").json()
+    body = httpx.get(f"{stack.gateway}/v1/styles", headers=stack.auth()).json()
     names = {style["name"] for style in body["styles"]}
     assert STYLE in names
 
@@ -67,6 +68,7 @@ def test_unknown_style_is_404_with_json_reason(stack: RunningStack, astronaut: n
         f"{stack.gateway}/v1/stylize",
         files={"image": ("a.jpg", jpeg_bytes(astronaut[:64, :64]), "image/jpeg")},
         data={"style": "no-such-style"},
+        headers=stack.auth(),
     )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "style_not_found"
@@ -79,6 +81,7 @@ def test_non_image_upload_is_4xx_with_json_reason_and_nothing_stored(stack: Runn
         f"{stack.gateway}/v1/stylize",
         files={"image": ("notes.jpg", b"this is plain text, not a picture", "image/jpeg")},
         data={"style": STYLE},
+        headers=stack.auth(),
     )
     assert 400 <= response.status_code < 500
     assert response.json()["error"]["code"] == "unsupported_media_type"
