@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deploy.artifact import ArtifactError, prepare_artifact
 from deploy.model_store import StoreError, open_store
-from deploy.publish import PublishError, list_models, publish, retire, rollback
 from deploy.repository import Target
-from deploy.triton_control import TritonControl, TritonUnavailable
+
+# Publishing loads torch, onnxruntime and tritonclient.http; they are imported in the commands so
+# that `import pastiche.cli` stays light (the Triton image runs `pastiche engines` without them).
 
 console = Console(stderr=True)
 models_app = typer.Typer(help="List, roll back and retire published style versions.", no_args_is_help=True)
@@ -27,7 +27,14 @@ S3Endpoint = Annotated[
     str | None, typer.Option("--s3-endpoint-url", help="S3-compatible endpoint for s3:// repositories.", envvar="AWS_ENDPOINT_URL")
 ]
 
-FAILURES = (ArtifactError, PublishError, StoreError, TritonUnavailable)
+
+def _failures() -> tuple[type[Exception], ...]:
+    """The errors a command reports as a message and exit 1."""
+    from deploy.artifact import ArtifactError
+    from deploy.publish import PublishError
+    from deploy.triton_control import TritonUnavailable
+
+    return (ArtifactError, PublishError, StoreError, TritonUnavailable)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -46,6 +53,10 @@ def publish_command(
     s3_endpoint_url: S3Endpoint = None,
 ) -> None:
     """Export + gate, write the next version, load it in Triton, smoke-test it; roll back on any failure."""
+    from deploy.artifact import prepare_artifact
+    from deploy.publish import publish
+    from deploy.triton_control import TritonControl
+
     control = TritonControl(triton, timeout=30)
     try:
         store = open_store(repository, s3_endpoint_url)
@@ -57,7 +68,7 @@ def publish_command(
                 console.print(f"[green]✓[/] gate {gate}: {outcome}")
             with console.status(f"publishing {style}: staging, smoke test, load"):
                 result = publish(artifact, style, store, control, target, tolerance=tolerance)
-    except FAILURES as error:
+    except _failures() as error:
         raise _fail(error) from None
     finally:
         control.close()
@@ -71,6 +82,9 @@ def publish_command(
 @models_app.command("list")
 def list_command(repository: Repository = "model_repository", triton: TritonUrl = "http://127.0.0.1:8000", s3_endpoint_url: S3Endpoint = None) -> None:
     """Styles, versions, which is live, Triton's load state, precision and gates."""
+    from deploy.publish import list_models
+    from deploy.triton_control import TritonControl, TritonUnavailable
+
     control = TritonControl(triton, timeout=10)
     try:
         store = open_store(repository, s3_endpoint_url)
@@ -95,10 +109,13 @@ def list_command(repository: Repository = "model_repository", triton: TritonUrl 
 @models_app.command("rollback")
 def rollback_command(style: str, repository: Repository = "model_repository", triton: TritonUrl = "http://127.0.0.1:8000", s3_endpoint_url: S3Endpoint = None) -> None:
     """Make the version before the live one live again (the rolled-back version stays on disk)."""
+    from deploy.publish import rollback
+    from deploy.triton_control import TritonControl
+
     control = TritonControl(triton, timeout=30)
     try:
         version = rollback(style, open_store(repository, s3_endpoint_url), control)
-    except FAILURES as error:
+    except _failures() as error:
         raise _fail(error) from None
     finally:
         control.close()
@@ -108,10 +125,13 @@ def rollback_command(style: str, repository: Repository = "model_repository", tr
 @models_app.command("retire")
 def retire_command(style: str, version: int, repository: Repository = "model_repository", triton: TritonUrl = "http://127.0.0.1:8000", s3_endpoint_url: S3Endpoint = None) -> None:
     """Unload and delete a version that is not live."""
+    from deploy.publish import retire
+    from deploy.triton_control import TritonControl
+
     control = TritonControl(triton, timeout=30)
     try:
         retire(style, version, open_store(repository, s3_endpoint_url), control)
-    except FAILURES as error:
+    except _failures() as error:
         raise _fail(error) from None
     finally:
         control.close()

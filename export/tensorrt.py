@@ -38,8 +38,21 @@ from pastiche.contract import CHANNELS, INPUT_NAME, StyleMetadata
 Precision = Literal["fp32", "fp16", "int8"]
 Typing = Literal["strong", "flags"]
 
-TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
-"""The NGC Triton release matching the bundled tritonserver 2.51 (TensorRT 10.5)."""
+VERSIONS_ENV = Path(__file__).resolve().parents[1] / "deploy" / "versions" / "versions.env"
+"""Where the deployment pins its image tags (shipped as package data of ``deploy``)."""
+
+
+def pinned_tag(name: str, versions_env: Path = VERSIONS_ENV) -> str:
+    """The value of ``NAME=value`` in ``versions.env``; raises :class:`KeyError` when it is not pinned there."""
+    for line in versions_env.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#") and key == name:
+            return value.strip()
+    raise KeyError(f"{name} is not pinned in {versions_env}")
+
+
+TRITON_IMAGE = f"nvcr.io/nvidia/tritonserver:{pinned_tag('TRITON_TAG')}"
+"""The NGC Triton image the deployment runs (tag pinned in ``deploy/versions/versions.env``)."""
 CONTAINER_TRTEXEC = "/usr/src/tensorrt/bin/trtexec"
 DEFAULT_WORKSPACE_MIB = 4096
 MIN_SIDE = 64

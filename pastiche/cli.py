@@ -7,6 +7,7 @@ import typer
 from benchmarks.cli import bench
 from deploy.cli import models_app, publish_command
 from export.cli import export_command
+from export.engines_cli import engines_app
 from gateway.cli import keys_app, storage_app
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ def up() -> None:
 app.command("export")(export_command)
 app.command("publish")(publish_command)
 app.add_typer(models_app, name="models")
+app.add_typer(engines_app, name="engines")
 app.add_typer(storage_app, name="storage")
 app.add_typer(keys_app, name="keys")
 app.command(help="Run a benchmark scenario headless and write a report (see benchmarks/README.md).")(bench)
