@@ -2,13 +2,15 @@
 
 TensorRT and GPUs are absent here, so `pastiche`, `trtexec` and `nvidia-smi` are stand-ins on
 PATH that record how they were called; the script's own decisions are what is under test. The
-build itself (TensorRT in the Triton image, on a GPU) cannot run on these machines.
+last test hands the script the real `pastiche engines` (with the trtexec/nvidia-smi stand-ins of
+tests/export/gpu_stand_ins.py). The build itself (TensorRT on a GPU) cannot run on these machines.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,29 @@ def test_trtexec_is_taken_from_path_unless_given(stand_ins, tmp_path):
     args = recorded(stand_ins)
     assert args[args.index("--trtexec") + 1] == str(other)
 
+
+
+def test_the_script_drives_the_real_cli_to_build_then_verify(tmp_path):
+    """pastiche-engines → `pastiche engines` (this venv's) with stand-in trtexec/nvidia-smi, on directories."""
+    from deploy.repository import ServingPolicy, Target, build_config, parse_config, render_config
+    from pastiche.contract import StyleMetadata
+    from tests.export import gpu_stand_ins
+
+    bin_dir = tmp_path / "bin"
+    gpu_stand_ins.install(bin_dir)
+    (bin_dir / "pastiche").symlink_to(Path(sys.executable).with_name("pastiche"))
+    source, engines = tmp_path / "onnx", tmp_path / "gpu" / TAG
+    metadata = StyleMetadata(title="Candy", description="", architecture="resnet")
+    (source / "candy" / "1").mkdir(parents=True)
+    (source / "candy" / "1" / "model.onnx").write_bytes(b"candy")
+    (source / "candy" / "config.pbtxt").write_text(render_config(build_config("candy", metadata, Target.ONNX, ServingPolicy(), (1,))))
+    engines.mkdir(parents=True)
+    repositories = {"PASTICHE_ENGINE_REPOSITORY": str(engines), "PASTICHE_ONNX_REPOSITORY": str(source)}
+    built = run(bin_dir, "build", **repositories)
+    assert built.returncode == 0, built.stderr
+    assert (engines / "candy" / "1" / "model_sm90.plan").is_file()
+    assert parse_config((engines / "candy" / "config.pbtxt").read_text()).platform == "tensorrt_plan"
+    assert run(bin_dir, "verify", **repositories).returncode == 0
+    mismatched = run(bin_dir, "verify", STANDIN_TRT="100600", **repositories)
+    assert mismatched.returncode == 1
+    assert "built with TensorRT 10.5.0, target runs 10.6.0" in mismatched.stderr
