@@ -1,8 +1,8 @@
 """What publishing puts in the repository: a gated ONNX file, its metadata, and smoke-test references.
 
-A checkpoint is exported here through ``export`` (``export.checkpoint.load_generator`` +
-``export.onnx_export.export_onnx``); an already exported ONNX file is checked against the served
-contract. Either way the reference outputs for the golden images are computed in-process with
+A checkpoint goes through the export stage (``export.pipeline.run_export``: family detection,
+PyTorch parity, the requested FP16/INT8 variant and its quality gates); an already exported ONNX
+file is checked against the served contract. Either way the reference outputs for the golden images are computed in-process with
 ONNX Runtime from the exact file that will be published, so the smoke test compares what Triton
 serves with what was gated.
 """
@@ -18,7 +18,7 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
-from export.onnx_export import export_onnx, read_metadata, torch_reference
+from export.onnx_export import read_metadata
 from pastiche.contract import CHANNELS, INPUT_NAME, OUTPUT_NAME, StyleMetadata
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -130,41 +130,33 @@ def onnx_artifact(onnx_path: Path, precision: str | None) -> Artifact:
 
 
 def checkpoint_artifact(checkpoint: Path, style: str, precision: str, workdir: Path) -> Artifact:
-    """Export a generator checkpoint to FP32 ONNX and gate it (parity against PyTorch included).
+    """Run the export stage on a checkpoint and take its ``precision`` variant, gates included.
 
-    FP16 and INT8 variants come from the export stage's converters; until they are wired in,
-    other precisions are refused with a clear message rather than published unconverted.
+    ``export.pipeline.run_export`` detects the family, exports FP32 with PyTorch parity, builds
+    the requested FP16/INT8 variant and scores it against FP32 on held-out photos. A variant that
+    fails its gates is not publishable, and the reason names the gate and by how much.
     """
+    from export.checkpoint import CheckpointError
+    from export.pipeline import FILES, ExportFailed, ExportSettings, run_export
+
+    variants = () if precision == "fp32" else (precision,)
+    settings = ExportSettings(title=style, variants=variants, pictures=False)
     try:
-        from export.checkpoint import load_generator
-    except ImportError:
-        raise ArtifactError(
-            "checkpoint export is not available in this build (export.checkpoint missing); "
-            "publish an exported .onnx file instead"
-        ) from None
-    if precision != "fp32":
-        raise ArtifactError(f"--precision {precision} from a checkpoint: export the {precision} ONNX first, then publish it")
-    try:
-        loaded = load_generator(checkpoint)
-    except Exception as error:  # CheckpointError and friends carry readable messages
+        result = run_export(checkpoint, workdir / f"{style}-export", settings)
+    except (CheckpointError, ExportFailed, OSError, ValueError) as error:
         raise ArtifactError(str(error)) from None
-    spec = loaded.spec
-    metadata = StyleMetadata(
-        title=style,
-        description=f"{spec.name} generator from {checkpoint.name}",
-        architecture=spec.name,
-        precision="fp32",
-        size_multiple=spec.size_multiple,
-        preferred_side=spec.preferred_side,
-    )
-    onnx_path = export_onnx(loaded.module, spec.value_range, workdir / f"{style}.onnx", metadata)
-    gates = gate_onnx(onnx_path, metadata)
-    images = golden_images(metadata.size_multiple)
-    drift = int(np.abs(onnx_outputs(onnx_path, images).astype(np.int16) - torch_reference(loaded.module, spec.value_range, images)).max())
-    if drift > 1:
-        raise ArtifactError(f"ONNX export differs from PyTorch by {drift} levels on the golden images (gate: ≤ 1)")
-    gates["parity_vs_pytorch"] = f"pass (max {drift} levels)"
-    return Artifact(onnx_path, metadata, str(checkpoint), gates)
+    report = result.report
+    variant = next(v for v in report.variants if v.precision == precision)
+    if not variant.publishable:
+        failed = "; ".join(
+            f"{g.metric} {g.measured:.3f} < {g.threshold} (by {-g.margin:.3f})" for g in variant.gates if not g.passed
+        )
+        raise ArtifactError(f"the {precision} variant failed its quality gates: {failed}")
+    worst = max(case.max_abs_diff for case in report.parity.cases)
+    gates = {"parity_vs_pytorch": f"pass (max {worst} levels)"}
+    gates |= {f"{g.metric}_vs_fp32": f"pass ({g.measured:.3f} >= {g.threshold})" for g in variant.gates}
+    onnx_path = result.directory / FILES[precision]  # type: ignore[index]
+    return Artifact(onnx_path, read_metadata(onnx_path), str(checkpoint), gates)
 
 
 def prepare_artifact(source: Path, style: str, precision: str | None, workdir: Path) -> Artifact:

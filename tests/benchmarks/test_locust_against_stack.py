@@ -22,7 +22,9 @@ def endpoints_of(stack: RunningStack) -> Endpoints:
 
 
 def test_quick_scenario_matches_triton_counts(stack: RunningStack, tmp_path: Path) -> None:
-    options = BenchOptions(users=2, duration_s=4, endpoints=endpoints_of(stack), processes=1)
+    options = BenchOptions(
+        users=2, duration_s=4, endpoints=endpoints_of(stack), processes=1, api_key=stack.api_keys["alpha"]
+    )
     out_dir, report = run_scenario("quick", quick, options, results_root=tmp_path)
 
     for name in ("report.md", "summary.json", "summary.csv", "latency_over_time.png", "throughput_vs_latency.png"):
