@@ -36,10 +36,13 @@ def test_quick_scenario_matches_triton_counts(stack: RunningStack, tmp_path: Pat
         assert (locust_dir / f"{result.phase.name}_stats.csv").exists()
         assert (locust_dir / f"{result.phase.name}.html").exists()
         assert result.locust.requests > 0 and result.locust.failures == 0, result.phase.name
-        # Every request Locust saw succeed reached the model, and nothing else did (warm-up is
-        # done before the first scrape; the gateway busts its cache so each request hits Triton).
+        # Every request Locust saw succeed reached the model (warm-up is done before the first
+        # scrape; the gateway busts its cache so each request hits Triton). Triton may count a few
+        # more: a request still in flight when Locust stops its users completes on the server but
+        # is never recorded by the client — at most one per user.
         assert result.triton is not None
-        assert result.triton.success == result.locust.requests, result.phase.name
+        in_flight_at_stop = result.triton.success - result.locust.requests
+        assert 0 <= in_flight_at_stop <= result.phase.users, result.phase.name
         assert result.triton.avg_batch_size is not None and result.triton.avg_batch_size >= 1.0
     open_loop = [p for p in report.phases if p.phase.rate > 0]
     assert open_loop and open_loop[0].locust.pacing is not None
