@@ -172,8 +172,11 @@ class GatewayUser(PasticheUser, FastHttpUser):
         )
 
 
-class TritonGrpcUser(PasticheUser, User):
-    """KServe v2 inference over gRPC with tritonclient; ``--host`` is ``host:port``."""
+class TritonUser(PasticheUser, User):
+    """KServe v2 inference on Triton; subclasses choose the protocol. ``--host`` is ``host:port``."""
+
+    abstract = True
+    protocol = ""
 
     def wait_time(self) -> float:
         return self.pastiche_wait()
@@ -181,56 +184,58 @@ class TritonGrpcUser(PasticheUser, User):
     def on_start(self) -> None:
         self.setup_pastiche()
         self.model = self.environment.parsed_options.model
-        url = str(self.host).split("://", 1)[-1]
-        self.client = grpcclient.InferenceServerClient(url=url)
+        self.client = self.connect(str(self.host).split("://", 1)[-1])
 
     def on_stop(self) -> None:
         self.client.close()
+
+    def connect(self, url: str):  # noqa: ANN201 - a tritonclient client of the subclass's protocol
+        raise NotImplementedError
+
+    def send(self, batch: np.ndarray) -> int:
+        """Infer ``batch`` and return the output's size in bytes."""
+        raise NotImplementedError
 
     @task
     def infer(self) -> None:
         photo = self.next_photo()
         pixels = perturb(photo.pixels, self.rng) if self.cache_bust else photo.pixels
-        tensor = grpcclient.InferInput(INPUT_NAME, [1, *pixels.shape], "UINT8")
-        tensor.set_data_from_numpy(pixels[np.newaxis])
         start = time.perf_counter()
         length, error = 0, None
         try:
-            result = self.client.infer(self.model, [tensor], outputs=[grpcclient.InferRequestedOutput(OUTPUT_NAME)])
-            length = result.as_numpy(OUTPUT_NAME).nbytes
+            length = self.send(pixels[np.newaxis])
         except InferenceServerException as exc:
             error = exc
-        self.fire("grpc", f"{self.model} {pixels.shape[0]}px", start, length, error)
+        self.fire(self.protocol, f"{self.model} {pixels.shape[0]}px", start, length, error)
 
 
-class TritonHttpUser(PasticheUser, User):
-    """KServe v2 inference over HTTP/REST with binary tensor data; ``--host`` is ``http://host:port``."""
+class TritonGrpcUser(TritonUser):
+    """Triton over gRPC with tritonclient."""
 
-    def wait_time(self) -> float:
-        return self.pastiche_wait()
+    protocol = "grpc"
 
-    def on_start(self) -> None:
-        self.setup_pastiche()
-        self.model = self.environment.parsed_options.model
-        url = str(self.host).split("://", 1)[-1]
-        self.client = httpclient.InferenceServerClient(url=url, connection_timeout=120, network_timeout=120)
+    def connect(self, url: str) -> grpcclient.InferenceServerClient:
+        return grpcclient.InferenceServerClient(url=url)
 
-    def on_stop(self) -> None:
-        self.client.close()
+    def send(self, batch: np.ndarray) -> int:
+        tensor = grpcclient.InferInput(INPUT_NAME, list(batch.shape), "UINT8")
+        tensor.set_data_from_numpy(batch)
+        result = self.client.infer(self.model, [tensor], outputs=[grpcclient.InferRequestedOutput(OUTPUT_NAME)])
+        return result.as_numpy(OUTPUT_NAME).nbytes
 
-    @task
-    def infer(self) -> None:
-        photo = self.next_photo()
-        pixels = perturb(photo.pixels, self.rng) if self.cache_bust else photo.pixels
-        tensor = httpclient.InferInput(INPUT_NAME, [1, *pixels.shape], "UINT8")
-        tensor.set_data_from_numpy(pixels[np.newaxis], binary_data=True)
-        start = time.perf_counter()
-        length, error = 0, None
-        try:
-            result = self.client.infer(
-                self.model, [tensor], outputs=[httpclient.InferRequestedOutput(OUTPUT_NAME, binary_data=True)]
-            )
-            length = result.as_numpy(OUTPUT_NAME).nbytes
-        except InferenceServerException as exc:
-            error = exc
-        self.fire("http", f"{self.model} {pixels.shape[0]}px", start, length, error)
+
+class TritonHttpUser(TritonUser):
+    """Triton over HTTP/REST with binary tensor data; ``--host`` is ``http://host:port``."""
+
+    protocol = "http"
+
+    def connect(self, url: str) -> httpclient.InferenceServerClient:
+        return httpclient.InferenceServerClient(url=url, connection_timeout=120, network_timeout=120)
+
+    def send(self, batch: np.ndarray) -> int:
+        tensor = httpclient.InferInput(INPUT_NAME, list(batch.shape), "UINT8")
+        tensor.set_data_from_numpy(batch, binary_data=True)
+        result = self.client.infer(
+            self.model, [tensor], outputs=[httpclient.InferRequestedOutput(OUTPUT_NAME, binary_data=True)]
+        )
+        return result.as_numpy(OUTPUT_NAME).nbytes
