@@ -6,12 +6,16 @@ rounded and clamped uint8 NHWC RGB out. Clients never normalize.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
+from pydantic import BaseModel
 from torch import Tensor, nn
 
 from pastiche.contract import INPUT_NAME, OUTPUT_NAME, StyleMetadata
@@ -48,11 +52,17 @@ def export_onnx(
     side = max(sample_side, 2 * metadata.size_multiple)
     side -= side % metadata.size_multiple
     sample = torch.zeros((2, side, side, 3), dtype=torch.uint8)
-    batch, height, width = (torch.export.Dim.DYNAMIC,) * 3
+    batch = torch.export.Dim("batch", min=1)
+    height, width = torch.export.Dim("rows", min=1), torch.export.Dim("cols", min=1)
+    if metadata.size_multiple > 1:
+        # H and W as multiples of the size multiple: the graph states the constraint in its input shape
+        # ("256*rows"), and the exporter reasons about exact halvings instead of floor divisions.
+        height, width = metadata.size_multiple * height, metadata.size_multiple * width
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         # The dynamo exporter is chatty about internals that do not affect the graph.
         warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
             served,
             (sample,),
@@ -82,3 +92,42 @@ def torch_reference(generator: nn.Module, value_range: tuple[float, float], imag
     served = ServedGenerator(generator.eval(), value_range).eval()
     with torch.no_grad():
         return served(torch.from_numpy(images)).numpy()
+
+
+class GraphInfo(BaseModel):
+    """What an exported graph is made of: opsets and operator counts."""
+
+    opset: int
+    opsets: dict[str, int]
+    """Every imported operator set, by domain ("" is the default ONNX domain)."""
+    ir_version: int
+    operators: dict[str, int]
+    """Operator type → number of nodes, sorted by name."""
+    nodes: int
+    parameters: int
+
+
+def describe_graph(path: Path) -> GraphInfo:
+    """Opset, operator list and parameter count of the ONNX model at ``path``."""
+    model = onnx.load(path)
+    opsets = {entry.domain: entry.version for entry in model.opset_import}
+    operators = Counter(node.op_type for node in model.graph.node)
+    parameters = sum(int(np.prod(init.dims)) for init in model.graph.initializer)
+    return GraphInfo(
+        opset=opsets.get("", opsets.get("ai.onnx", 0)),
+        opsets=opsets,
+        ir_version=model.ir_version,
+        operators=dict(sorted(operators.items())),
+        nodes=len(model.graph.node),
+        parameters=parameters,
+    )
+
+
+def set_precision(model: onnx.ModelProto, precision: str) -> onnx.ModelProto:
+    """Rewrite the model's Pastiche metadata to say ``precision`` (other keys unchanged)."""
+    props = {p.key: p.value for p in model.metadata_props}
+    metadata = dataclasses.replace(StyleMetadata.from_onnx_metadata(props), precision=precision)
+    props.update(metadata.to_onnx_metadata())
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    return model

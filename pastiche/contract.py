@@ -23,6 +23,9 @@ CONFIG_DTYPE: Final = "TYPE_UINT8"
 CHANNELS: Final = 3
 LAYOUT: Final = "NHWC"
 
+INTERNAL_MODEL_PREFIX: Final = "_"
+"""Triton models whose name starts with this are internal (publish candidates), never styles."""
+
 METADATA_PREFIX: Final = "pastiche."
 """Prefix of Pastiche keys in ONNX ``metadata_props`` (Triton ``parameters`` use the bare keys)."""
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from export.families.shapes import ShapeMap, shape_of
+
 
 class ConvLayer(nn.Module):
     """Reflection padding of half the kernel, then a convolution."""
@@ -95,3 +97,8 @@ class TransformerNet(nn.Module):
         y = self.relu(self.in4(self.deconv1(y)))
         y = self.relu(self.in5(self.deconv2(y)))
         return self.deconv3(y)
+
+
+def transformer_net_config_from_shapes(shapes: ShapeMap) -> TransformerNetConfig:
+    """Detect the width from the first convolution: ``conv1.conv2d.weight`` is ``[width, 3, 9, 9]``."""
+    return TransformerNetConfig(width=shape_of(shapes, "conv1.conv2d.weight", 4)[0])

@@ -1,9 +1,10 @@
 """Photographs for training and evaluation, and the augmented (photo, target) crops the GAN sees.
 
-All photographs come from scikit-image's bundled data (``skimage.data`` loaders; nothing is
-downloaded). The split is fixed here: evaluation photographs are never trained on, and a
-photograph that shares its scene with a held-out one (the stereo twin of the held-out motorcycle)
-is used by neither side.
+All photographs come from scikit-image's bundled data (nothing is downloaded). The held-out
+evaluation set is the project's one :data:`export.photos.EVALUATION_PHOTOS`, never trained on;
+training uses the export stage's colour calibration photographs plus grey textures and scans that
+nobody holds out. Calibration photographs may be trained on: INT8 calibration measures activation
+ranges, not quality.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 import skimage.data
 
+from export.photos import CALIBRATION_PHOTOS, EVALUATION_PHOTOS, as_rgb, bundled_photo
 from export.training.targets import Image, TargetFilter
 
 WORKING_SIDE = 512
@@ -28,50 +30,31 @@ SIZE_MULTIPLE = 4
 
 @dataclass(frozen=True)
 class Photo:
-    """A bundled photograph: the ``skimage.data`` loader and, for loaders returning tuples, which item."""
+    """A bundled photograph by name, with its relative sampling weight in training."""
 
     name: str
-    loader: str
-    item: int | None = None
     weight: float = 1.0
-    """Relative sampling weight in training (colour photographs count double)."""
 
 
-TRAIN_PHOTOS: tuple[Photo, ...] = (
-    Photo("astronaut", "astronaut", weight=2.0),
-    Photo("rocket", "rocket", weight=2.0),
-    Photo("hubble_deep_field", "hubble_deep_field", weight=2.0),
-    Photo("retina", "retina", weight=2.0),
-    Photo("immunohistochemistry", "immunohistochemistry", weight=2.0),
-    Photo("camera", "camera"),
-    Photo("coins", "coins"),
-    Photo("clock", "clock"),
-    Photo("brick", "brick"),
-    Photo("grass", "grass"),
-    Photo("gravel", "gravel"),
-    Photo("moon", "moon"),
-    Photo("page", "page"),
+GREY_TEXTURES: tuple[str, ...] = ("camera", "coins", "clock", "brick", "grass", "gravel", "moon", "page")
+"""Grey ``skimage.data`` scans and textures: edges and fine texture for the filters to act on."""
+
+TRAIN_PHOTOS: tuple[Photo, ...] = tuple(Photo(name, weight=2.0) for name in CALIBRATION_PHOTOS) + tuple(
+    Photo(name) for name in GREY_TEXTURES
 )
+"""Colour photographs are drawn twice as often as grey ones."""
 
-EVAL_PHOTOS: tuple[Photo, ...] = (
-    Photo("chelsea", "chelsea"),
-    Photo("coffee", "coffee"),
-    Photo("motorcycle_left", "stereo_motorcycle", item=0),
-)
+EVAL_PHOTOS: tuple[Photo, ...] = tuple(Photo(name) for name in EVALUATION_PHOTOS)
 
-EXCLUDED_PHOTOS: dict[str, str] = {
-    "motorcycle_right": "stereo twin of the held-out motorcycle_left, the same scene",
-    "cat": "the same picture as the held-out chelsea",
-}
+EXCLUDED_PHOTOS: dict[str, str] = {"cat": "the same picture as the held-out chelsea"}
 
 
 @functools.lru_cache(maxsize=32)
-def _decoded(photo: Photo) -> Image:
-    data = getattr(skimage.data, photo.loader)()
-    image = np.asarray(data[photo.item] if photo.item is not None else data)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    image = np.ascontiguousarray(image[:, :, :3]).astype(np.uint8)
+def _decoded(name: str) -> Image:
+    if name in EVALUATION_PHOTOS + CALIBRATION_PHOTOS:
+        image = bundled_photo(name).pixels
+    else:
+        image = as_rgb(getattr(skimage.data, name)())
     image.flags.writeable = False
     return image
 
@@ -81,7 +64,7 @@ def load_photo(photo: Photo) -> Image:
 
     Decoded once per process; callers get their own copy.
     """
-    return _decoded(photo).copy()
+    return _decoded(photo.name).copy()
 
 
 def fit_long_side(image: Image, side: int) -> Image:

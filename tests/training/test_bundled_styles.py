@@ -6,6 +6,7 @@ of the check (the served half runs the same :func:`evaluate` through Triton).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from export.checkpoint import load_generator
 from export.families import FAMILIES
 from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
 from export.training.ablation import load_ablations
@@ -57,6 +59,20 @@ def test_checkpoint_is_a_plain_state_dict_that_loads_strictly(name: str) -> None
     state = torch.load(style.checkpoint, map_location="cpu", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     style.build_generator().load_state_dict(state, strict=True)
+
+
+@pytest.mark.parametrize("name", STYLES)
+def test_export_pipeline_detects_the_family_and_config(name: str) -> None:
+    style = BUNDLED_STYLES[name]
+    loaded = load_generator(style.checkpoint)
+    assert loaded.spec.name == style.family
+    assert dataclasses.replace(loaded.config, **_serving_defaults(loaded.config)) == style.recipe.generator.module_config()
+
+
+def _serving_defaults(config: object) -> dict[str, object]:
+    # Serving-only options (e.g. how BatchNorm statistics are used) are not part of the checkpoint.
+    names = {f.name for f in dataclasses.fields(config)}
+    return {"batch_stats": "running"} if "batch_stats" in names else {}
 
 
 @pytest.mark.parametrize("name", STYLES)

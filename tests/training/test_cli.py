@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from export.families.resnet import ResnetConfig, ResnetGenerator
+from export.photos import EVALUATION_PHOTOS
 from pastiche.cli import app
 
 runner = CliRunner()
@@ -25,10 +26,12 @@ def test_train_writes_checkpoint_pictures_and_metrics_then_resumes(tmp_path: Pat
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 2
     evaluation = metrics["evaluation"]
-    assert {p["photo"] for p in evaluation["photos"]} == {"chelsea", "coffee", "motorcycle_left"}
+    assert {p["photo"] for p in evaluation["photos"]} == set(EVALUATION_PHOTOS)
     assert evaluation["psnr_margin"] == evaluation["psnr"] - evaluation["identity_psnr"]
     assert metrics["generator"]["checkpoint_bytes"] == (out / "latest_net_G.pth").stat().st_size
-    ResnetGenerator(ResnetConfig(ngf=4, n_blocks=1)).load_state_dict(torch.load(out / "latest_net_G.pth"), strict=True)
+    ResnetGenerator(ResnetConfig(ngf=4, n_blocks=1, norm="batch")).load_state_dict(
+        torch.load(out / "latest_net_G.pth"), strict=True
+    )
     with Image.open(out / "preview.png") as preview:
         assert preview.mode == "RGB" and preview.width > 2 * preview.height
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
+from export.photos import CALIBRATION_PHOTOS, EVALUATION_PHOTOS
 from export.training.data import (
     EVAL_PHOTOS,
     EXCLUDED_PHOTOS,
@@ -20,15 +21,13 @@ from export.training.data import (
 from export.training.targets import get_target
 
 
-def test_split_is_disjoint_and_excludes_scene_twins() -> None:
-    train = {(p.loader, p.item) for p in TRAIN_PHOTOS}
-    held_out = {(p.loader, p.item) for p in EVAL_PHOTOS}
+def test_split_holds_out_the_project_evaluation_photos() -> None:
+    train = {p.name for p in TRAIN_PHOTOS}
+    held_out = {p.name for p in EVAL_PHOTOS}
+    assert held_out == set(EVALUATION_PHOTOS)
     assert not train & held_out
-    names = {p.name for p in TRAIN_PHOTOS + EVAL_PHOTOS}
-    assert not names & set(EXCLUDED_PHOTOS)
-    # The stereo pair shares one loader: only its held-out half may appear anywhere.
-    assert {p.item for p in TRAIN_PHOTOS + EVAL_PHOTOS if p.loader == "stereo_motorcycle"} == {0}
-    assert "cat" not in {p.loader for p in TRAIN_PHOTOS}
+    assert not (train | held_out) & set(EXCLUDED_PHOTOS)
+    assert set(CALIBRATION_PHOTOS) <= train
 
 
 def test_photos_load_as_rgb_uint8() -> None:

@@ -1,0 +1,1 @@
+"""Load tests, sweeps and reports for the Pastiche stack (Locust, perf_analyzer, in-process baselines)."""

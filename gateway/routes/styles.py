@@ -1,0 +1,84 @@
+"""The style catalogue, read from Triton's repository index and model config parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from gateway.deps import bearer_scheme, get_gateway_settings, get_storage, get_tenant, get_triton
+from gateway.errors import APIError
+from gateway.inference import Style, StyleNotFound, TritonGateway, TritonUnavailable
+from gateway.settings import GatewaySettings
+from gateway.storage import Storage
+
+router = APIRouter(prefix="/v1", tags=["styles"], dependencies=[Depends(bearer_scheme), Depends(get_tenant)])
+
+
+class StyleOut(BaseModel):
+    name: str
+    title: str
+    description: str
+    architecture: str
+    precision: str
+    versions: list[str]
+    live_version: str
+    size_multiple: int
+    preferred_side: int
+    max_side: int
+    preview_url: str | None = None
+    """Presigned URL of the style's preview image in the bucket, when it has one."""
+
+    @classmethod
+    def of(cls, style: Style, storage: Storage | None = None, ttl_s: int = 300) -> StyleOut:
+        meta = style.metadata
+        return cls(
+            name=style.name,
+            title=meta.title,
+            description=meta.description,
+            architecture=meta.architecture,
+            precision=meta.precision,
+            versions=list(style.versions),
+            live_version=style.live_version,
+            size_multiple=meta.size_multiple,
+            preferred_side=meta.preferred_side,
+            max_side=meta.max_side,
+            preview_url=storage.presign(meta.preview_key, ttl_s) if storage and meta.preview_key else None,
+        )
+
+
+class StyleList(BaseModel):
+    styles: list[StyleOut]
+
+
+def unavailable(error: TritonUnavailable) -> APIError:
+    """503 with ``Retry-After`` for a Triton that is down or full."""
+    return APIError(503, "triton_unavailable", str(error), {"Retry-After": "2"})
+
+
+@router.get("/styles", response_model=StyleList, summary="Styles that are ready to serve")
+async def list_styles(
+    triton: Annotated[TritonGateway, Depends(get_triton)],
+    storage: Annotated[Storage, Depends(get_storage)],
+    settings: Annotated[GatewaySettings, Depends(get_gateway_settings)],
+) -> StyleList:
+    try:
+        return StyleList(styles=[StyleOut.of(style, storage, settings.presign_ttl_s) for style in await triton.styles()])
+    except TritonUnavailable as error:
+        raise unavailable(error) from error
+
+
+@router.get("/styles/{name}", response_model=StyleOut, summary="One style")
+async def get_style(
+    name: str,
+    triton: Annotated[TritonGateway, Depends(get_triton)],
+    storage: Annotated[Storage, Depends(get_storage)],
+    settings: Annotated[GatewaySettings, Depends(get_gateway_settings)],
+) -> StyleOut:
+    try:
+        return StyleOut.of(await triton.style(name), storage, settings.presign_ttl_s)
+    except StyleNotFound as error:
+        raise APIError(404, "style_not_found", f"no style named {name!r} is being served") from error
+    except TritonUnavailable as error:
+        raise unavailable(error) from error
