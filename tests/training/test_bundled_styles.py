@@ -25,7 +25,9 @@ from export.training.report import sha256
 from export.training.trainer import TrainConfig
 
 MAX_CHECKPOINT_BYTES = 10 * 1024 * 1024
-STYLES = sorted(BUNDLED_STYLES)
+# Styles whose checkpoint has been trained and committed; the registry also holds recipes that are
+# still to be trained (`pastiche train NAME`), which have no files to check yet.
+STYLES = sorted(name for name, style in BUNDLED_STYLES.items() if style.checkpoint.exists())
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,8 @@ def test_generator_beats_identity_on_held_out_photos_by_its_margin(name: str, im
 
 def test_committed_documents_are_rendered_from_committed_metrics() -> None:
     ablations = load_ablations(ABLATIONS_DIR)
-    for style in BUNDLED_STYLES.values():
+    for name in STYLES:
+        style = BUNDLED_STYLES[name]
         assert style.model_card.read_text() == render_model_card(style, style.metrics(), ablations), style.name
     assert (STYLES_DIR / INDEX_MD).read_text() == render_index(list(BUNDLED_STYLES.values()))
 
