@@ -10,7 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from export.styles import BundledStyle
-from export.training.ablation import load_ablations, parse_values, run_ablation, write_ablation
+from export.training.ablation import (
+    load_ablations,
+    parse_values,
+    run_ablation,
+    write_ablation,
+)
 from export.training.model_card import render_model_card
 from pastiche.cli import app
 from tests.training.test_training import TINY

@@ -45,7 +45,9 @@ def test_train_writes_checkpoint_pictures_and_metrics_then_resumes(tmp_path: Pat
 
 
 def test_resume_without_a_run_fails_clearly(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["train", "cartoon", "--steps", "1", *TINY, "--out", str(tmp_path / "none"), "--resume"])
+    result = runner.invoke(
+        app, ["train", "cartoon", "--steps", "1", *TINY, "--out", str(tmp_path / "none"), "--resume"]
+    )
     assert result.exit_code == 1
     assert "nothing to resume" in result.output
 
