@@ -8,6 +8,7 @@ its recipes from here, and the model repository builder serves exactly these.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,9 @@ import torch
 from torch import nn
 
 from export.families import FamilySpec
+from export.training.generators import GeneratorSpec
 from export.training.targets import TargetFilter, get_target
 from export.training.trainer import TrainConfig
-from export.training.generators import GeneratorSpec
 from pastiche.contract import StyleMetadata
 
 STYLES_DIR = Path(__file__).resolve().parent
@@ -68,6 +69,10 @@ class BundledStyle:
     @property
     def metrics_path(self) -> Path:
         return self.directory / "metrics.json"
+
+    def checkpoint_sha256(self) -> str:
+        """Hex SHA-256 of the shipped checkpoint (changes whenever the weights do)."""
+        return hashlib.sha256(self.checkpoint.read_bytes()).hexdigest()
 
     def metrics(self) -> dict[str, Any]:
         """The measurements written when the checkpoint was trained."""
@@ -120,7 +125,10 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
         BundledStyle(
             name="watercolor",
             title="Watercolor",
-            description="Flat watercolour washes with dark contours. CycleGAN ResNet generator trained here to imitate OpenCV's stylization filter.",
+            description=(
+                "Flat watercolour washes with dark contours. CycleGAN ResNet generator trained here "
+                "to imitate OpenCV's stylization filter."
+            ),
             recipe=resnet_recipe("watercolor", "watercolor"),
             margin_db=4.5,
         ),
@@ -137,7 +145,10 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
         BundledStyle(
             name="cartoon",
             title="Cartoon",
-            description="Smoothed colour regions with bold ink outlines. CycleGAN ResNet generator trained here to imitate an edge-preserving cartoon filter.",
+            description=(
+                "Smoothed colour regions with bold ink outlines. CycleGAN ResNet generator trained here "
+                "to imitate an edge-preserving cartoon filter."
+            ),
             recipe=resnet_recipe("cartoon", "cartoon"),
             margin_db=3.0,
         ),

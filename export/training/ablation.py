@@ -18,7 +18,15 @@ import numpy as np
 from export.training import figures
 from export.training.generators import GeneratorSpec
 from export.training.report import evaluate_trainer, machine
-from export.training.trainer import STATE_FILE, LossHistory, TrainConfig, Trainer, open_trainer, run_training, with_overrides
+from export.training.trainer import (
+    STATE_FILE,
+    LossHistory,
+    TrainConfig,
+    Trainer,
+    open_trainer,
+    run_training,
+    with_overrides,
+)
 
 if TYPE_CHECKING:
     from export.styles import BundledStyle
@@ -135,7 +143,8 @@ def ablation_table(ablation: dict[str, Any]) -> list[str]:
     """Markdown table of an ablation's variants (the recipe's own value in bold)."""
     field = ablation["field"]
     lines = [
-        f"| {field} | held-out PSNR | SSIM | gain vs identity | final D loss | D real−fake gap | std of G adversarial loss | wall time |",
+        f"| {field} | held-out PSNR | SSIM | gain vs identity | final D loss | D real−fake gap "
+        "| std of G adversarial loss | wall time |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, v in ablation["variants"].items():
@@ -173,7 +182,9 @@ def ablation_files(directory: Path, field: str) -> tuple[Path, Path, Path]:
     return directory / f"{field}.json", directory / f"{field}.md", directory / f"{field}.png"
 
 
-def write_ablation(ablation: dict[str, Any], histories: dict[str, dict[str, list[float]]], directory: Path) -> list[Path]:
+def write_ablation(
+    ablation: dict[str, Any], histories: dict[str, dict[str, list[float]]], directory: Path
+) -> list[Path]:
     """Write ``<field>.json``, ``<field>.md`` and ``<field>.png`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path, plot_path = ablation_files(directory, ablation["field"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -74,7 +74,14 @@ def _recipe(style: str) -> tuple[BundledStyle | None, TrainConfig]:
 
 
 def _progress() -> Progress:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -92,20 +99,20 @@ def _loss_text(losses: dict[str, float]) -> str:
 
 def train(
     style: Annotated[str, typer.Argument(help="Bundled style (its registry recipe) or target filter name.")],
-    steps: Annotated[Optional[int], typer.Option(help="Total optimisation steps.")] = None,
-    family: Annotated[Optional[str], typer.Option(help="Generator family: resnet or transformer_net.")] = None,
-    width: Annotated[Optional[int], typer.Option(help="Generator width (ResNet ngf / TransformerNet width).")] = None,
-    n_blocks: Annotated[Optional[int], typer.Option(help="ResNet residual blocks.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Crops per step.")] = None,
-    crop: Annotated[Optional[int], typer.Option(help="Crop side in pixels (multiple of 4).")] = None,
-    stabiliser: Annotated[Optional[str], typer.Option(help="Discriminator stabiliser: spectral, r1 or none.")] = None,
-    adversarial: Annotated[Optional[str], typer.Option(help="Adversarial loss: lsgan or hinge.")] = None,
-    lr_g: Annotated[Optional[float], typer.Option(help="Generator learning rate.")] = None,
-    lr_d: Annotated[Optional[float], typer.Option(help="Discriminator learning rate.")] = None,
-    l1_weight: Annotated[Optional[float], typer.Option(help="Weight of the L1 term.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of weights and data order.")] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between full-state checkpoints.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: .pastiche/runs/STYLE).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Total optimisation steps.")] = None,
+    family: Annotated[str | None, typer.Option(help="Generator family: resnet or transformer_net.")] = None,
+    width: Annotated[int | None, typer.Option(help="Generator width (ResNet ngf / TransformerNet width).")] = None,
+    n_blocks: Annotated[int | None, typer.Option(help="ResNet residual blocks.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Crops per step.")] = None,
+    crop: Annotated[int | None, typer.Option(help="Crop side in pixels (multiple of 4).")] = None,
+    stabiliser: Annotated[str | None, typer.Option(help="Discriminator stabiliser: spectral, r1 or none.")] = None,
+    adversarial: Annotated[str | None, typer.Option(help="Adversarial loss: lsgan or hinge.")] = None,
+    lr_g: Annotated[float | None, typer.Option(help="Generator learning rate.")] = None,
+    lr_d: Annotated[float | None, typer.Option(help="Discriminator learning rate.")] = None,
+    l1_weight: Annotated[float | None, typer.Option(help="Weight of the L1 term.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of weights and data order.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between full-state checkpoints.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: .pastiche/runs/STYLE).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
     ship: Annotated[
         bool, typer.Option("--ship", help="Copy the result into export/styles/STYLE and render its model card.")
@@ -142,7 +149,10 @@ def train(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     if ship and (bundled is None or config != bundled.recipe):
-        console.print("[red]--ship only ships a bundled style's registry recipe (export/styles/__init__.py); drop the overrides or change the registry.")
+        console.print(
+            "[red]--ship only ships a bundled style's registry recipe (export/styles/__init__.py); "
+            "drop the overrides or change the registry."
+        )
         raise typer.Exit(2)
     run_dir = out or DEFAULT_RUNS / style
     _limit_threads(threads)
@@ -184,12 +194,15 @@ def train(
 
 def ablate(
     style: Annotated[str, typer.Argument(help="Bundled style whose recipe is ablated.")],
-    vary: Annotated[str, typer.Option(help="The one setting to vary (stabiliser, norm, adversarial, lr_d, ...).")] = "stabiliser",
+    vary: Annotated[
+        str, typer.Option(help="The one setting to vary (stabiliser, norm, adversarial, lr_d, ...).")
+    ] = "stabiliser",
     values: Annotated[str, typer.Option(help="Comma-separated values of --vary to compare.")] = "spectral,r1,none",
     steps: Annotated[int, typer.Option(min=1, help="Steps per variant.")] = 500,
-    out: Annotated[Optional[Path], typer.Option(help="Runs directory (default: .pastiche/runs/ablation-STYLE).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Runs directory (default: .pastiche/runs/ablation-STYLE).")] = None,
     ship: Annotated[
-        bool, typer.Option("--ship", help="Write the result into export/styles/ablations and re-render the model cards.")
+        bool,
+        typer.Option("--ship", help="Write the result into export/styles/ablations and re-render the model cards."),
     ] = False,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for PyTorch and OpenCV.")] = 1,
 ) -> None:
@@ -197,12 +210,19 @@ def ablate(
     from rich.console import Console
 
     from export.styles import BUNDLED_STYLES
-    from export.training.ablation import ablation_table, parse_values, run_ablation, write_ablation
+    from export.training.ablation import (
+        ablation_table,
+        parse_values,
+        run_ablation,
+        write_ablation,
+    )
     from export.training.model_card import ABLATIONS_DIR, rerender_cards
 
     console = Console(stderr=True)
     if style not in BUNDLED_STYLES:
-        raise typer.BadParameter(f"unknown bundled style {style!r}; known: {', '.join(sorted(BUNDLED_STYLES))}", param_hint="STYLE")
+        raise typer.BadParameter(
+            f"unknown bundled style {style!r}; known: {', '.join(sorted(BUNDLED_STYLES))}", param_hint="STYLE"
+        )
     bundled = BUNDLED_STYLES[style]
     try:
         parsed = parse_values(vary, values, bundled.recipe)

@@ -148,7 +148,9 @@ class PairSampler:
             image = fit_long_side(image, int(np.ceil(long_side * self.augmentation.crop / short)))
         return image
 
-    def render_crop(self, image: Image, top: int, left: int, mirrored: bool, channels: tuple[int, ...]) -> tuple[Image, Image]:
+    def render_crop(
+        self, image: Image, top: int, left: int, mirrored: bool, channels: tuple[int, ...]
+    ) -> tuple[Image, Image]:
         """Crop ``image`` at (top, left), mirrored and channel-shuffled, and the filter's target for it."""
         crop, margin = self.augmentation.crop, FILTER_MARGIN
         height, width = image.shape[:2]
@@ -173,7 +175,9 @@ class PairSampler:
             photo = self.photos[int(self.rng.choice(len(self.photos), p=self._probabilities))]
             image = self.rescaled(photo, int(self.rng.integers(aug.min_side, aug.max_side + 1)))
             mirrored = bool(aug.hflip and self.rng.random() < 0.5)
-            channels = CHANNEL_ORDERS[int(self.rng.integers(len(CHANNEL_ORDERS)))] if aug.permute_channels else (0, 1, 2)
+            channels = (
+                CHANNEL_ORDERS[int(self.rng.integers(len(CHANNEL_ORDERS)))] if aug.permute_channels else (0, 1, 2)
+            )
             top = int(self.rng.integers(0, image.shape[0] - aug.crop + 1))
             left = int(self.rng.integers(0, image.shape[1] - aug.crop + 1))
             photos[i], targets[i] = self.render_crop(image, top, left, mirrored, channels)

@@ -8,8 +8,10 @@ scores for its own output.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import torch
 from torch import Tensor
+
 
 def lsgan_discriminator(real: Tensor, fake: Tensor) -> Tensor:
     """Least-squares GAN: push real scores to 1 and fake scores to 0."""

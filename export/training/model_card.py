@@ -9,7 +9,13 @@ from typing import Any
 
 from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
 from export.training.ablation import ablation_files, ablation_table, load_ablations
-from export.training.data import EVAL_PHOTOS, EXCLUDED_PHOTOS, FILTER_MARGIN, TRAIN_PHOTOS, Augmentation
+from export.training.data import (
+    EVAL_PHOTOS,
+    EXCLUDED_PHOTOS,
+    FILTER_MARGIN,
+    TRAIN_PHOTOS,
+    Augmentation,
+)
 from export.training.report import LOSSES_FILE, METRICS_FILE, PREVIEW_FILE, SAMPLES_FILE
 
 INDEX_MD = "README.md"
@@ -90,11 +96,13 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         "| | |",
         "|---|---|",
         f"| family | `{gen['family']}` ({width}), {gen['parameters']:,} parameters |",
-        f"| checkpoint | `{gen['checkpoint']}` — plain `state_dict`, {gen['checkpoint_bytes'] / 1e6:.2f} MB, sha256 `{gen['sha256'][:16]}…` |",
+        f"| checkpoint | `{gen['checkpoint']}` — plain `state_dict`, {gen['checkpoint_bytes'] / 1e6:.2f} MB, "
+        f"sha256 `{gen['sha256'][:16]}…` |",
         f"| target look | `{style.target.name}`: {style.target.description} |",
         f"| held-out PSNR / SSIM vs target | {evaluation['psnr']:.2f} dB / {evaluation['ssim']:.3f} |",
         f"| identity baseline (photo as-is) | {evaluation['identity_psnr']:.2f} dB / {evaluation['identity_ssim']:.3f} |",
-        f"| gain over identity | {evaluation['psnr_margin']:+.2f} dB PSNR (smallest per photo {evaluation['min_psnr_margin']:+.2f} dB), "
+        f"| gain over identity | {evaluation['psnr_margin']:+.2f} dB PSNR "
+        f"(smallest per photo {evaluation['min_psnr_margin']:+.2f} dB), "
         f"{evaluation['ssim_margin']:+.3f} SSIM |",
         f"| **enforced margin** | **≥ {style.margin_db:.1f} dB** mean held-out PSNR over identity, and SSIM above identity |",
         f"| training | {metrics['steps']} steps, {metrics['wall_time_s'] / 60:.1f} min wall time |",
@@ -121,7 +129,11 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         f"- **Conditional GAN** (pix2pix alternation): per step one discriminator update then one generator update "
         f"on a batch of {config['batch_size']}. Discriminator: conditional PatchGAN on concat(photo, image), "
         f"ndf={config['d_ndf']}, {config['d_layers']} downsampling layers, 4×4 kernels, LeakyReLU(0.2)"
-        + (", no normalisation layers (spectral norm instead)." if config["stabiliser"] == "spectral" else ", InstanceNorm."),
+        + (
+            ", no normalisation layers (spectral norm instead)."
+            if config["stabiliser"] == "spectral"
+            else ", InstanceNorm."
+        ),
         f"- **Losses**: {config['adversarial'].upper()} adversarial loss + {config['l1_weight']:g} × L1 to the target "
         "(images in [-1, 1]).",
         f"- **Stabiliser**: {STABILISER_TEXT[config['stabiliser']]}"
@@ -131,7 +143,11 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         f"generator lr {config['lr_g']:g}, discriminator lr {config['lr_d']:g}, both constant for the first "
         f"{config['decay_from']:.0%} of steps then linearly decayed to 0.",
         f"- **Initialisation / seed**: seed {config['seed']}; "
-        + ("pix2pix N(0, 0.02) initialisation." if spec["family"] == "resnet" else "PyTorch default initialisation (as pytorch/examples)."),
+        + (
+            "pix2pix N(0, 0.02) initialisation."
+            if spec["family"] == "resnet"
+            else "PyTorch default initialisation (as pytorch/examples)."
+        ),
         *_family_notes(config),
         "",
         "## Cost",
@@ -168,7 +184,9 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
             "",
             "Each ablation trains one bundled recipe for a shorter schedule once per value of a single "
             "setting (same seed and data); the recipe's own value is in bold. Full pages with loss curves: "
-            + ", ".join(f"[{a['field']}](../ablations/{ablation_files(ABLATIONS_DIR, a['field'])[1].name})" for a in ablations)
+            + ", ".join(
+                f"[{a['field']}](../ablations/{ablation_files(ABLATIONS_DIR, a['field'])[1].name})" for a in ablations
+            )
             + ".",
             "",
         ]

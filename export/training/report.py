@@ -14,7 +14,12 @@ import torch
 
 from export.training import figures
 from export.training.data import eval_images
-from export.training.evaluation import Evaluation, evaluate, score_outputs, torch_stylizer
+from export.training.evaluation import (
+    Evaluation,
+    evaluate,
+    score_outputs,
+    torch_stylizer,
+)
 from export.training.generators import parameter_count
 from export.training.targets import get_target
 from export.training.trainer import LOSS_KEYS, Trainer

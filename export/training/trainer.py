@@ -139,7 +139,9 @@ class Trainer:
         self.generator = config.generator.build()
         self.adapter = RangeAdapter(self.generator, config.generator.family_spec.value_range)
         self.discriminator = PatchDiscriminator(
-            DiscriminatorConfig(ndf=config.d_ndf, n_layers=config.d_layers, spectral_norm=config.stabiliser == "spectral")
+            DiscriminatorConfig(
+                ndf=config.d_ndf, n_layers=config.d_layers, spectral_norm=config.stabiliser == "spectral"
+            )
         )
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)

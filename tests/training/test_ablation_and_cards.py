@@ -10,7 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from export.styles import BundledStyle
-from export.training.ablation import load_ablations, parse_values, run_ablation, write_ablation
+from export.training.ablation import (
+    load_ablations,
+    parse_values,
+    run_ablation,
+    write_ablation,
+)
+from export.training.generators import GeneratorSpec
 from export.training.model_card import render_model_card
 from pastiche.cli import app
 from tests.training.test_training import TINY
@@ -50,21 +56,18 @@ def test_ablation_runs_each_variant_and_renders(tmp_path: Path) -> None:
     assert f"{ablation['variants']['none']['evaluation']['psnr']:.2f} dB" in page
 
 
-def test_model_card_and_index_state_measured_numbers(tmp_path: Path) -> None:
-    runner = CliRunner()
-    out = tmp_path / "run"
-    tiny_args = ["--width", "4", "--n-blocks", "1", "--crop", "32", "--batch-size", "1", "--steps", "1"]
-    assert runner.invoke(app, ["train", "pencil", *tiny_args, "--family", "resnet", "--out", str(out)]).exit_code == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    config = replace(TINY, style="pencil", target="pencil")
-    style = BundledStyle(name="pencil", title="Colour pencil", description="test", recipe=config, margin_db=4.5)
+def test_model_card_states_measured_numbers(tiny_run: Path) -> None:
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    config = replace(TINY, style="cartoon", target="cartoon", generator=GeneratorSpec("resnet", 4, 1, norm="batch"))
+    style = BundledStyle(name="cartoon", title="Cartoon", description="test", recipe=config, margin_db=4.5)
     card = render_model_card(style, metrics, [])
     e = metrics["evaluation"]
-    for number in (e["psnr"], e["identity_psnr"]):
+    for number in (e["psnr"], e["identity_psnr"], e["photos"][0]["model"]["psnr"]):
         assert f"{number:.2f} dB" in card
     assert "≥ 4.5 dB" in card
     assert f"{metrics['steps']} steps" in card
     assert "shared" in card  # the wall time's machine caveat
+    assert "BatchNorm" in card
 
 
 def test_ablate_cli_rejects_bad_fields() -> None:

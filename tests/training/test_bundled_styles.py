@@ -20,7 +20,12 @@ from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
 from export.training.ablation import load_ablations
 from export.training.data import eval_images
 from export.training.evaluation import evaluate, torch_stylizer
-from export.training.model_card import ABLATIONS_DIR, INDEX_MD, render_index, render_model_card
+from export.training.model_card import (
+    ABLATIONS_DIR,
+    INDEX_MD,
+    render_index,
+    render_model_card,
+)
 from export.training.report import sha256
 from export.training.trainer import TrainConfig
 
@@ -46,8 +51,10 @@ def test_shipped_files_are_present_and_consistent(name: str) -> None:
     style = BUNDLED_STYLES[name]
     assert style.checkpoint.stat().st_size <= MAX_CHECKPOINT_BYTES
     metrics = style.metrics()
-    assert TrainConfig.from_dict(metrics["config"]) == style.recipe, "checkpoint was not trained with the registry recipe"
-    assert metrics["generator"]["sha256"] == sha256(style.checkpoint)
+    assert TrainConfig.from_dict(metrics["config"]) == style.recipe, (
+        "checkpoint was not trained with the registry recipe"
+    )
+    assert metrics["generator"]["sha256"] == sha256(style.checkpoint) == style.checkpoint_sha256()
     with Image.open(style.preview) as preview:
         assert preview.format == "PNG" and preview.width > 2 * preview.height
     card = style.model_card.read_text()
@@ -68,7 +75,9 @@ def test_export_pipeline_detects_the_family_and_config(name: str) -> None:
     style = BUNDLED_STYLES[name]
     loaded = load_generator(style.checkpoint)
     assert loaded.spec.name == style.family
-    assert dataclasses.replace(loaded.config, **_serving_defaults(loaded.config)) == style.recipe.generator.module_config()
+    assert (
+        dataclasses.replace(loaded.config, **_serving_defaults(loaded.config)) == style.recipe.generator.module_config()
+    )
 
 
 def _serving_defaults(config: object) -> dict[str, object]:

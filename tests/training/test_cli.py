@@ -12,15 +12,14 @@ from typer.testing import CliRunner
 from export.families.resnet import ResnetConfig, ResnetGenerator
 from export.photos import EVALUATION_PHOTOS
 from pastiche.cli import app
+from tests.training.conftest import TINY_ARGS
 
 runner = CliRunner()
-TINY = ["--width", "4", "--n-blocks", "1", "--crop", "32", "--batch-size", "1", "--checkpoint-every", "1"]
+TINY = TINY_ARGS
 
 
-def test_train_writes_checkpoint_pictures_and_metrics_then_resumes(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "cartoon", "--steps", "2", *TINY, "--out", str(out)])
-    assert result.exit_code == 0, result.output
+def test_train_writes_checkpoint_pictures_and_metrics_then_resumes(tiny_run: Path) -> None:
+    out = tiny_run
     for name in ("latest_net_G.pth", "training_state.pt", "metrics.json", "preview.png", "samples.png", "losses.png"):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
@@ -45,7 +44,9 @@ def test_train_writes_checkpoint_pictures_and_metrics_then_resumes(tmp_path: Pat
 
 
 def test_resume_without_a_run_fails_clearly(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["train", "cartoon", "--steps", "1", *TINY, "--out", str(tmp_path / "none"), "--resume"])
+    result = runner.invoke(
+        app, ["train", "cartoon", "--steps", "1", *TINY, "--out", str(tmp_path / "none"), "--resume"]
+    )
     assert result.exit_code == 1
     assert "nothing to resume" in result.output
 

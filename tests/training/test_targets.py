@@ -40,7 +40,9 @@ def test_targets_are_distinct_looks(photo: np.ndarray) -> None:
             assert np.abs(renders[a] - renders[b]).mean() > 8, f"{a} and {b} look alike"
 
 
-@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8, 3), np.float32)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8, 3), np.float32)]
+)
 def test_target_rejects_non_rgb_uint8(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="uint8"):
         get_target("cartoon")(bad)

@@ -11,7 +11,13 @@ import torch
 from export.families.resnet import ResnetConfig, ResnetGenerator
 from export.families.transformer_net import TransformerNet, TransformerNetConfig
 from export.training.generators import GeneratorSpec
-from export.training.trainer import STATE_FILE, TrainConfig, Trainer, open_trainer, run_training
+from export.training.trainer import (
+    STATE_FILE,
+    TrainConfig,
+    Trainer,
+    open_trainer,
+    run_training,
+)
 
 TINY = TrainConfig(
     style="tiny",
