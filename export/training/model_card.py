@@ -66,8 +66,9 @@ def _family_notes(config: dict[str, Any]) -> list[str]:
         notes.append(
             "- **Look chosen for the family**: TransformerNet's affine InstanceNorm also discards global colour "
             "and brightness, so it gets the look that depends least on them (a grey sketch built from "
-            "luminance ratios); its generator learning rate is pytorch/examples' 1e-3, which its unbounded "
-            "0–255 output needs."
+            "luminance ratios). As in pytorch/examples, the generator learning rate is 1e-3 (its unbounded "
+            f"0–255 output needs it) and crops are {config['crop']} px: InstanceNorm statistics over a larger "
+            "crop are closer to those of a whole photograph."
         )
     return notes
 
