@@ -207,7 +207,8 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         "",
         "- It reproduces a deterministic filter, not an artist; its ceiling is the filter's look.",
         f"- Trained on {len(TRAIN_PHOTOS)} photographs: unusual content (e.g. faces at other scales, text) "
-        "may stylise less faithfully than the held-out scores suggest.",
+        "may stylise less faithfully than the held-out scores suggest, and colours rare in them (such as a "
+        "large blue sky) can come out desaturated.",
         "- Filter parameters are in pixels: much larger inputs get a finer-grained look than the filter would "
         "give a downscaled copy.",
         "",
