@@ -136,9 +136,16 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
             name="pencil",
             title="Pencil sketch",
             description="Graphite hatching on white paper. Johnson TransformerNet trained here to imitate OpenCV's pencilSketch.",
-            # pytorch/examples trains TransformerNet with Adam at 1e-3; its unbounded 0..255 output needs it.
+            # pytorch/examples trains TransformerNet with Adam at 1e-3 (its unbounded 0..255 output needs
+            # it) on 256 px crops: InstanceNorm statistics of a larger crop are closer to a whole photo's.
             recipe=TrainConfig(
-                style="pencil", target="pencil", generator=GeneratorSpec("transformer_net", 16), steps=2400, lr_g=1e-3
+                style="pencil",
+                target="pencil",
+                generator=GeneratorSpec("transformer_net", 16),
+                steps=2400,
+                lr_g=1e-3,
+                crop=256,
+                batch_size=1,
             ),
             margin_db=3.0,
         ),

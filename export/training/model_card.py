@@ -66,8 +66,9 @@ def _family_notes(config: dict[str, Any]) -> list[str]:
         notes.append(
             "- **Look chosen for the family**: TransformerNet's affine InstanceNorm also discards global colour "
             "and brightness, so it gets the look that depends least on them (a grey sketch built from "
-            "luminance ratios); its generator learning rate is pytorch/examples' 1e-3, which its unbounded "
-            "0–255 output needs."
+            "luminance ratios). As in pytorch/examples, the generator learning rate is 1e-3 (its unbounded "
+            f"0–255 output needs it) and crops are {config['crop']} px: InstanceNorm statistics over a larger "
+            "crop are closer to those of a whole photograph."
         )
     return notes
 
@@ -206,7 +207,8 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         "",
         "- It reproduces a deterministic filter, not an artist; its ceiling is the filter's look.",
         f"- Trained on {len(TRAIN_PHOTOS)} photographs: unusual content (e.g. faces at other scales, text) "
-        "may stylise less faithfully than the held-out scores suggest.",
+        "may stylise less faithfully than the held-out scores suggest, and colours rare in them (such as a "
+        "large blue sky) can come out desaturated.",
         "- Filter parameters are in pixels: much larger inputs get a finer-grained look than the filter would "
         "give a downscaled copy.",
         "",
