@@ -30,7 +30,7 @@ from rich.table import Table
 
 from pastiche.contract import INPUT_NAME, OUTPUT_NAME, TRITON_DTYPE
 
-STYLE = "seeded-resnet"
+STYLE = "watercolor"
 console = Console()
 
 

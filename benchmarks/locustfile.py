@@ -3,7 +3,7 @@
 Run by ``pastiche bench`` (see ``benchmarks/README.md``), or by hand, e.g.::
 
     locust -f benchmarks/locustfile.py --headless -u 4 -t 30s --host 127.0.0.1:8001 \
-        --model seeded-resnet TritonGrpcUser
+        --model watercolor TritonGrpcUser
 
 Options added to Locust's own command line (forwarded to ``--processes`` workers):
 ``--model`` (Triton users) / ``--styles`` (gateway), ``--image-sides``, ``--rate`` (open loop:
@@ -44,8 +44,8 @@ TEST_START: list[float] = []
 
 @events.init_command_line_parser.add_listener
 def add_arguments(parser) -> None:  # noqa: ANN001 - Locust's configargparse parser
-    parser.add_argument("--model", default="seeded-resnet", include_in_web_ui=False, help="Triton model (Triton users)")
-    parser.add_argument("--styles", default="seeded-resnet", include_in_web_ui=False, help="comma-separated styles (gateway user)")
+    parser.add_argument("--model", default="watercolor", include_in_web_ui=False, help="Triton model (Triton users)")
+    parser.add_argument("--styles", default="watercolor", include_in_web_ui=False, help="comma-separated styles (gateway user)")
     parser.add_argument("--image-sides", default="256", include_in_web_ui=False, help="comma-separated square image sides")
     parser.add_argument("--rate", type=float, default=0.0, include_in_web_ui=False, help="open loop: total requests/s (0: closed loop)")
     parser.add_argument("--cache-bust", action="store_true", default=False, include_in_web_ui=False, help="perturb one pixel per request")

@@ -10,7 +10,7 @@ from benchmarks.locust_run import LoadPhase
 from benchmarks.runner import RunContext, Scenario
 from benchmarks.target import Endpoints, local_stack
 
-BUNDLED_STYLE = "seeded-resnet"
+BUNDLED_STYLE = "watercolor"
 GATEWAY_SIDES = (160, 256, 384)
 """Mixed upload sizes for the gateway (it resizes and pads them itself)."""
 

@@ -1,66 +1,65 @@
-"""The styles `make up` serves by default, exported through the normal export → repository path."""
+"""The styles `make up` serves by default: the shipped checkpoints, through the normal export → repository path.
+
+Each style in :data:`export.styles.BUNDLED_STYLES` is exported like any engineer's checkpoint
+(:func:`export.pipeline.run_export`: family detection, FP32 ONNX, parity with PyTorch, report) and
+written as version 1 of its model. Exports are cached per checkpoint digest and metadata, so only
+the first start (or new weights) pays for them.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
 from rich.console import Console
-from torch import nn
 
 from deploy.repository import ServingPolicy, Target, write_model
-from export.families import RESNET, FamilySpec, build_seeded_resnet
-from export.onnx_export import export_onnx
+from export.latency import LatencySettings
+from export.pipeline import FILES, ExportSettings, run_export
+from export.styles import BUNDLED_STYLES, BundledStyle
 from pastiche.contract import StyleMetadata
 
 
-@dataclass(frozen=True)
-class BundledStyle:
-    """A style shipped with the repository: how to build its generator, and what it says about itself."""
-
-    name: str
-    family: FamilySpec
-    metadata: StyleMetadata
-    build: Callable[[], nn.Module]
-    source_id: str
-    """Changes whenever the weights change, so cached exports are rebuilt."""
-
-
-def bundled_styles() -> list[BundledStyle]:
-    """Every style ``make up`` serves."""
-    return [
-        BundledStyle(
-            name="seeded-resnet",
-            family=RESNET,
-            metadata=StyleMetadata(
-                title="Seeded ResNet (untrained)",
-                description="CycleGAN ResNet generator with deterministic random weights: a plumbing check.",
-                architecture=RESNET.name,
-                size_multiple=RESNET.size_multiple,
-                preferred_side=RESNET.preferred_side,
-            ),
-            build=lambda: build_seeded_resnet(ngf=16, n_blocks=6, seed=0),
-            source_id="seeded-resnet-ngf16-b6-seed0",
-        )
-    ]
+def export_settings(style: BundledStyle) -> ExportSettings:
+    """How a bundled style is exported: family detected from the checkpoint, FP32 only (the local
+    target serves FP32), one timing run, no pictures."""
+    return ExportSettings(
+        title=style.title,
+        description=style.description,
+        variants=(),
+        latency=LatencySettings(runs=1, warmup=0),
+        pictures=False,
+    )
 
 
-def _fingerprint(style: BundledStyle) -> str:
-    payload = json.dumps({"source": style.source_id, "metadata": style.metadata.to_parameters()}, sort_keys=True)
+def fingerprint(style: BundledStyle) -> str:
+    """Changes whenever the weights or the served texts do, so cached exports are rebuilt."""
+    settings = export_settings(style)
+    payload = json.dumps(
+        {"sha256": style.checkpoint_sha256(), "title": settings.title, "description": settings.description},
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def export_bundled(style: BundledStyle, cache_dir: Path) -> Path:
-    """The style's FP32 ONNX, exported once per fingerprint and cached."""
-    path = cache_dir / f"{style.name}-{_fingerprint(style)}.onnx"
-    if not path.exists():
-        tmp = path.with_suffix(".tmp.onnx")
-        export_onnx(style.build(), style.family.value_range, tmp, style.metadata)
-        tmp.rename(path)
-    return path
+    """The export directory of ``style`` (``model.onnx``, ``report.md``…), exported once per fingerprint."""
+    directory = cache_dir / f"{style.name}-{fingerprint(style)}"
+    if not (directory / "report.json").exists():
+        staging = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        run_export(style.checkpoint, staging, export_settings(style))
+        shutil.rmtree(directory, ignore_errors=True)
+        staging.rename(directory)
+    return directory
+
+
+def served_metadata(export_dir: Path) -> StyleMetadata:
+    """The metadata the export stored in its report (the same that is inside the ONNX file)."""
+    report = json.loads((export_dir / "report.json").read_text())
+    return StyleMetadata.from_parameters(report["metadata"])
 
 
 def build_bundled_repository(
@@ -69,10 +68,11 @@ def build_bundled_repository(
     """Write every bundled style as version 1 of its model; returns the style names."""
     console = console or Console(stderr=True)
     names = []
-    for style in bundled_styles():
-        with console.status(f"exporting {style.name} to ONNX"):
-            onnx_path = export_bundled(style, cache_dir)
-        write_model(repository, style.name, onnx_path, style.metadata, Target.LOCAL, policy, version=1)
+    for style in BUNDLED_STYLES.values():
+        with console.status(f"exporting {style.name} ({style.family}) to ONNX"):
+            export_dir = export_bundled(style, cache_dir)
+        metadata = served_metadata(export_dir)
+        write_model(repository, style.name, export_dir / FILES["fp32"], metadata, Target.LOCAL, policy, version=1)
         console.print(f"[green]✓[/] {style.name}: {repository / style.name}")
         names.append(style.name)
     return names

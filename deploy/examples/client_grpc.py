@@ -1,6 +1,6 @@
 """Call a Pastiche style on Triton over gRPC with tritonclient.
 
-Usage: python client_grpc.py HOST:PORT STYLE [VERSION]  (e.g. 127.0.0.1:8001 seeded-resnet)
+Usage: python client_grpc.py HOST:PORT STYLE [VERSION]  (e.g. 127.0.0.1:8001 watercolor)
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Call a Pastiche style on Triton over HTTP with tritonclient (binary tensor data).
 
-Usage: python client_http.py HOST:PORT STYLE [VERSION]  (e.g. 127.0.0.1:8000 seeded-resnet)
+Usage: python client_http.py HOST:PORT STYLE [VERSION]  (e.g. 127.0.0.1:8000 watercolor)
 """
 
 import sys

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.auth import retry_after_header
 from gateway.deps import bearer_scheme, get_gateway_settings, get_metrics, get_storage, get_tenant, get_triton
 from gateway.errors import APIError
 from gateway.imaging import ImageRejected

@@ -23,7 +23,7 @@ from tests.gateway import images
 
 pytestmark = pytest.mark.integration
 
-STYLE = "seeded-resnet"
+STYLE = "watercolor"
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_metrics_expose_requests_stages_cache_and_inflight(stack: RunningStack) 
         assert name in text, name
     for stage in ("decode", "triton", "encode", "storage"):
         assert f'pastiche_gateway_stage_duration_seconds_count{{stage="{stage}"}}' in text
-    assert re.search(r'pastiche_gateway_requests_total\{method="POST",route="/v1/stylize",status="200",style="seeded-resnet"\}', text)
+    assert re.search(r'pastiche_gateway_requests_total\{method="POST",route="/v1/stylize",status="200",style="watercolor"\}', text)
     assert 'pastiche_gateway_cache_lookups_total{outcome="hit"}' in text
 
 

@@ -70,7 +70,7 @@ def test_buckets_respect_the_size_multiple() -> None:
 
 
 def test_result_ids_round_trip_and_stay_in_the_callers_tenant() -> None:
-    key = output_key("alpha", "a" * 64, "seeded-resnet", "1", {"format": "png"}, "png")
+    key = output_key("alpha", "a" * 64, "watercolor", "1", {"format": "png"}, "png")
     rid = result_id(key)
     assert output_key_for_result("alpha", rid) == key
     assert output_key_for_result("beta", rid).startswith("tenants/beta/")

@@ -25,7 +25,7 @@ from tests.gateway import images
 
 pytestmark = pytest.mark.integration
 
-STYLE = "seeded-resnet"
+STYLE = "watercolor"
 
 
 @dataclass

@@ -16,7 +16,7 @@ from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.integration
 
-STYLE = "seeded-resnet"
+STYLE = "watercolor"
 
 
 def inference_count(metrics_url: str, model: str) -> float:

@@ -22,7 +22,7 @@ from deploy.local_s3 import LOCAL_CREDENTIALS
 from pastiche.s3 import s3_client
 from tests.conftest import RunningStack, free_port
 
-STYLE = "seeded-resnet"
+STYLE = "watercolor"
 FAST_JOBS = {
     "PASTICHE_JOBS_LEASE_S": "3",
     "PASTICHE_JOBS_POLL_INTERVAL_S": "0.3",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.jobs.conftest import STYLE, png_bytes
+from export.styles import BUNDLED_STYLES, STYLES_DIR
+from tests.jobs.conftest import STYLE
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,10 @@ def browser_page(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def web_gateway(bucket, start_gateway, tmp_path: Path, astronaut: np.ndarray):  # noqa: ANN001, ANN201
-    styles_dir = tmp_path / "styles"
-    (styles_dir / STYLE).mkdir(parents=True)
-    before_after = np.concatenate([astronaut[::4, ::4], 255 - astronaut[::4, ::4]], axis=1)
-    (styles_dir / STYLE / "preview.png").write_bytes(png_bytes(np.ascontiguousarray(before_after)))
+def web_gateway(bucket, start_gateway):  # noqa: ANN001, ANN201
+    """A gateway showing the shipped styles' real before/after previews."""
     key_entry = f"web:{hashlib.sha256(API_KEY.encode()).hexdigest()}"
-    return start_gateway(bucket, PASTICHE_JOBS_STYLES_DIR=str(styles_dir), PASTICHE_API_KEYS=key_entry)
+    return start_gateway(bucket, PASTICHE_JOBS_STYLES_DIR=str(STYLES_DIR), PASTICHE_API_KEYS=key_entry)
 
 
 def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut: np.ndarray, tmp_path: Path) -> None:  # noqa: ANN001
@@ -114,7 +111,7 @@ def test_rejected_file_shows_the_api_error_message(browser_page, web_gateway, tm
 def test_preview_endpoint_serves_file_or_json_404(web_gateway) -> None:  # noqa: ANN001
     found = httpx.get(f"{web_gateway.url}/v1/styles/{STYLE}/preview")  # public, like the page itself
     assert found.status_code == 200 and found.headers["content-type"] == "image/png"
-    assert Image.open(io.BytesIO(found.content)).size == (256, 128)
+    assert found.content == BUNDLED_STYLES[STYLE].preview.read_bytes()
     missing = httpx.get(f"{web_gateway.url}/v1/styles/other-style/preview")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "preview_not_found"
     page = httpx.get(web_gateway.url)
