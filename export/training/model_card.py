@@ -19,6 +19,10 @@ from export.training.data import (
 from export.training.report import LOSSES_FILE, METRICS_FILE, PREVIEW_FILE, SAMPLES_FILE
 
 INDEX_MD = "README.md"
+README = STYLES_DIR.parents[1] / "README.md"
+"""The project README, whose bundled-styles gallery is rendered from the same metrics as the index."""
+GALLERY_START = "<!-- bundled-styles gallery: rendered by `pastiche train --ship`; do not edit by hand -->"
+GALLERY_END = "<!-- end of bundled-styles gallery -->"
 ABLATIONS_DIR = STYLES_DIR / "ablations"
 
 STABILISER_TEXT = {
@@ -233,7 +237,7 @@ def ship(style: BundledStyle, run_dir: Path) -> list[Path]:
 
 
 def rerender_cards(styles: list[BundledStyle]) -> list[Path]:
-    """Re-render every shipped style's card and the styles index from committed metrics."""
+    """Re-render every shipped style's card, the styles index and the README gallery from committed metrics."""
     written = []
     for style in styles:
         if style.metrics_path.exists():
@@ -241,7 +245,32 @@ def rerender_cards(styles: list[BundledStyle]) -> list[Path]:
             written.append(style.model_card)
     index = STYLES_DIR / INDEX_MD
     index.write_text(render_index(styles))
-    return [*written, index]
+    written.append(index)
+    if README.exists():
+        README.write_text(replace_readme_gallery(README.read_text(), styles))
+        written.append(README)
+    return written
+
+
+def _gallery(styles: list[BundledStyle], prefix: str, heading: str) -> list[str]:
+    """Headline table and previews of the shipped ``styles``, with links relative to ``prefix``."""
+    lines = [
+        "| style | family | held-out PSNR (identity) | SSIM (identity) | enforced margin | training |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    shipped = [s for s in styles if s.metrics_path.exists()]
+    for style in shipped:
+        m = style.metrics()
+        e = m["evaluation"]
+        lines.append(
+            f"| [{style.title}]({prefix}{style.name}/MODEL_CARD.md) | `{style.family}` "
+            f"| {e['psnr']:.2f} dB ({e['identity_psnr']:.2f}) | {e['ssim']:.3f} ({e['identity_ssim']:.3f}) "
+            f"| ≥ {style.margin_db:.1f} dB | {m['steps']} steps, {m['wall_time_s'] / 60:.0f} min |"
+        )
+    lines.append("")
+    for style in shipped:
+        lines += [f"{heading} {style.title}", "", f"![{style.title}]({prefix}{style.name}/{PREVIEW_FILE})", ""]
+    return lines
 
 
 def render_index(styles: list[BundledStyle]) -> str:
@@ -254,19 +283,22 @@ def render_index(styles: list[BundledStyle]) -> str:
         "before/after preview and the measured metrics. Numbers are on held-out photographs, against the "
         "filter's output; the identity baseline is the photograph itself.",
         "",
-        "| style | family | held-out PSNR (identity) | SSIM (identity) | enforced margin | training |",
-        "|---|---|---:|---:|---:|---:|",
+        *_gallery(styles, "", "###"),
     ]
-    shipped = [s for s in styles if s.metrics_path.exists()]
-    for style in shipped:
-        m = style.metrics()
-        e = m["evaluation"]
-        lines.append(
-            f"| [{style.title}]({style.name}/MODEL_CARD.md) | `{style.family}` | {e['psnr']:.2f} dB ({e['identity_psnr']:.2f}) "
-            f"| {e['ssim']:.3f} ({e['identity_ssim']:.3f}) | ≥ {style.margin_db:.1f} dB | {m['steps']} steps, "
-            f"{m['wall_time_s'] / 60:.0f} min |"
-        )
-    lines.append("")
-    for style in shipped:
-        lines += [f"### {style.title}", "", f"![{style.title}]({style.name}/{PREVIEW_FILE})", ""]
     return "\n".join(lines)
+
+
+def render_readme_gallery(styles: list[BundledStyle]) -> str:
+    """The bundled-styles block of the top-level README (between the gallery markers)."""
+    prefix = f"{STYLES_DIR.relative_to(README.parent).as_posix()}/"
+    return "\n".join([GALLERY_START, "", *_gallery(styles, prefix, "####"), GALLERY_END])
+
+
+def replace_readme_gallery(readme: str, styles: list[BundledStyle]) -> str:
+    """``readme`` with the block between the gallery markers re-rendered; ValueError if a marker is missing."""
+    try:
+        start = readme.index(GALLERY_START)
+        end = readme.index(GALLERY_END, start) + len(GALLERY_END)
+    except ValueError:
+        raise ValueError(f"README lacks the gallery markers {GALLERY_START!r} … {GALLERY_END!r}") from None
+    return readme[:start] + render_readme_gallery(styles) + readme[end:]

@@ -23,16 +23,17 @@ from export.training.evaluation import evaluate, torch_stylizer
 from export.training.model_card import (
     ABLATIONS_DIR,
     INDEX_MD,
+    README,
     render_index,
     render_model_card,
+    render_readme_gallery,
+    replace_readme_gallery,
 )
 from export.training.report import sha256
 from export.training.trainer import TrainConfig
 
 MAX_CHECKPOINT_BYTES = 10 * 1024 * 1024
-# Styles whose checkpoint has been trained and committed; the registry also holds recipes that are
-# still to be trained (`pastiche train NAME`), which have no files to check yet.
-STYLES = sorted(name for name, style in BUNDLED_STYLES.items() if style.checkpoint.exists())
+STYLES = sorted(BUNDLED_STYLES)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,9 @@ def images() -> dict[str, np.ndarray]:
     return eval_images()
 
 
-def test_at_least_three_styles_on_two_families() -> None:
+def test_at_least_three_styles_on_two_families_all_shipped() -> None:
     assert len(BUNDLED_STYLES) >= 3
+    assert all(style.checkpoint.is_file() for style in BUNDLED_STYLES.values())
     assert len({s.family for s in BUNDLED_STYLES.values()}) >= 2
     assert all(s.family in FAMILIES for s in BUNDLED_STYLES.values())
 
@@ -105,6 +107,17 @@ def test_committed_documents_are_rendered_from_committed_metrics() -> None:
         style = BUNDLED_STYLES[name]
         assert style.model_card.read_text() == render_model_card(style, style.metrics(), ablations), style.name
     assert (STYLES_DIR / INDEX_MD).read_text() == render_index(list(BUNDLED_STYLES.values()))
+    readme = README.read_text()
+    assert render_readme_gallery(list(BUNDLED_STYLES.values())) in readme
+    assert replace_readme_gallery(readme, list(BUNDLED_STYLES.values())) == readme
+
+
+def test_readme_gallery_shows_every_preview_and_needs_its_markers() -> None:
+    gallery = render_readme_gallery(list(BUNDLED_STYLES.values()))
+    for style in BUNDLED_STYLES.values():
+        assert f"(export/styles/{style.name}/preview.png)" in gallery
+    with pytest.raises(ValueError, match="markers"):
+        replace_readme_gallery("# no gallery here\n", list(BUNDLED_STYLES.values()))
 
 
 @pytest.mark.parametrize("name", STYLES)
