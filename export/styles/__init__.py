@@ -101,7 +101,7 @@ class BundledStyle:
         )
 
 
-def resnet_recipe(style: str, target: str, steps: int = 2400) -> TrainConfig:
+def resnet_recipe(style: str, target: str, steps: int = 2400, permute_channels: bool = False) -> TrainConfig:
     """The CycleGAN-ResNet recipe: ngf 16, 6 blocks, BatchNorm frozen for the second half.
 
     BatchNorm rather than CycleGAN's InstanceNorm because InstanceNorm without affine makes the
@@ -115,7 +115,7 @@ def resnet_recipe(style: str, target: str, steps: int = 2400) -> TrainConfig:
         generator=GeneratorSpec("resnet", 16, 6, norm="batch"),
         steps=steps,
         freeze_norm_from=0.5,
-        permute_channels=False,
+        permute_channels=permute_channels,
     )
 
 
@@ -156,7 +156,9 @@ BUNDLED_STYLES: dict[str, BundledStyle] = {
                 "Smoothed colour regions with bold ink outlines. CycleGAN ResNet generator trained here "
                 "to imitate an edge-preserving cartoon filter."
             ),
-            recipe=resnet_recipe("cartoon", "cartoon"),
+            # Shuffled channels: most training photographs are grey, and without them the generator
+            # desaturated colours it rarely saw (a blue sky came out grey); see the permute_channels ablation.
+            recipe=resnet_recipe("cartoon", "cartoon", permute_channels=True),
             margin_db=3.0,
         ),
     )
