@@ -157,6 +157,27 @@ def ablation_table(ablation: dict[str, Any]) -> list[str]:
     return lines
 
 
+def ablation_reading(ablation: dict[str, Any]) -> str:
+    """One computed sentence under an ablation's table: where PSNR is best and how balanced each game was."""
+    variants = ablation["variants"]
+    psnr = {label: v["evaluation"]["psnr"] for label, v in variants.items()}
+    gap = {label: v["stability"]["score_gap"] for label, v in variants.items()}
+    best = max(psnr, key=psnr.__getitem__)
+    recipe = ablation["recipe_value"]
+    versus = f", {psnr[best] - psnr[recipe]:+.2f} dB vs the recipe" if best != recipe and recipe in psnr else ""
+    low, high = min(gap, key=gap.__getitem__), max(gap, key=gap.__getitem__)
+    headline = f"Highest held-out PSNR: `{best}` ({psnr[best]:.2f} dB{versus})."
+    caveat = "One seed per variant, so small PSNR differences may not be significant."
+    if ablation["field"] == "adversarial":
+        # Each loss scores the discriminator on its own scale, so their gaps are not comparable.
+        return f"{headline} The D columns are on each loss's own scale and are not comparable across rows. {caveat}"
+    return (
+        f"{headline} D real−fake gap from {gap[low]:.3f} (`{low}`) to {gap[high]:.3f} (`{high}`): near 0 the "
+        "discriminator no longer tells real from generated (no adversarial signal left), near 1 it wins "
+        f"outright. {caveat}"
+    )
+
+
 def render_ablation(ablation: dict[str, Any], plot_name: str) -> str:
     """Markdown page of one ablation: what was varied, the measured table, the curves."""
     lines = [
@@ -167,9 +188,12 @@ def render_ablation(ablation: dict[str, Any], plot_name: str) -> str:
         "metrics are against the filter target on the evaluation photographs at a long side of 512 px; the "
         "game statistics are means over the last quarter of the steps. Wall times are on a shared 2-core CPU "
         f"({ablation['machine']['cpu']}), one thread per run. Produced by `pastiche ablate {ablation['style']} "
-        f"--vary {ablation['field']} --steps {ablation['steps']} --ship`.",
+        f"--vary {ablation['field']} --values {','.join(ablation['variants']).lower()} --steps {ablation['steps']} "
+        "--ship`.",
         "",
         *ablation_table(ablation),
+        "",
+        ablation_reading(ablation),
         "",
         f"![loss curves per {ablation['field']}]({plot_name})",
         "",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
-from export.training.ablation import ablation_files, ablation_table, load_ablations
+from export.training.ablation import (
+    ablation_files,
+    ablation_reading,
+    ablation_table,
+    load_ablations,
+    render_ablation,
+)
 from export.training.data import (
     EVAL_PHOTOS,
     EXCLUDED_PHOTOS,
@@ -26,7 +31,12 @@ GALLERY_END = "<!-- end of bundled-styles gallery -->"
 ABLATIONS_DIR = STYLES_DIR / "ablations"
 
 STABILISER_TEXT = {
-    "spectral": "spectral normalisation on every discriminator convolution (and no InstanceNorm in the discriminator)",
+    "spectral": (
+        "spectral normalisation on every discriminator convolution (and no InstanceNorm in the discriminator), "
+        "chosen to keep the adversarial game balanced rather than for PSNR: without a stabiliser the "
+        "discriminator wins outright (largest real−fake gap), and R1 at γ = 1 flattens it until it no longer "
+        "separates real from generated, which leaves plain L1 regression"
+    ),
     "r1": "R1 gradient penalty on real pairs",
     "none": "none",
 }
@@ -187,8 +197,9 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         lines += [
             "## Measured effect of the recipe's choices",
             "",
-            "Each ablation trains one bundled recipe for a shorter schedule once per value of a single "
-            "setting (same seed and data); the recipe's own value is in bold. Full pages with loss curves: "
+            "Each ablation trains one bundled recipe once per value of a single setting (same seed, data and "
+            "schedule; its length is stated per table); the recipe's own value is in bold. Full pages with "
+            "loss curves: "
             + ", ".join(
                 f"[{a['field']}](../ablations/{ablation_files(ABLATIONS_DIR, a['field'])[1].name})" for a in ablations
             )
@@ -197,7 +208,7 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         ]
         for ablation in ablations:
             lines += [f"**`{ablation['field']}`** on `{ablation['style']}`, {ablation['steps']} steps:", ""]
-            lines += [*ablation_table(ablation), ""]
+            lines += [*ablation_table(ablation), "", ablation_reading(ablation), ""]
     lines += [
         "## Reproduce",
         "",
@@ -211,8 +222,12 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
         "",
         "- It reproduces a deterministic filter, not an artist; its ceiling is the filter's look.",
         f"- Trained on {len(TRAIN_PHOTOS)} photographs: unusual content (e.g. faces at other scales, text) "
-        "may stylise less faithfully than the held-out scores suggest, and colours rare in them (such as a "
-        "large blue sky) can come out desaturated.",
+        "may stylise less faithfully than the held-out scores suggest"
+        + (
+            "."
+            if config["permute_channels"]
+            else ", and colours rare in them (such as a large blue sky) can come out desaturated."
+        ),
         "- Filter parameters are in pixels: much larger inputs get a finer-grained look than the filter would "
         "give a downscaled copy.",
         "",
@@ -221,7 +236,7 @@ def render_model_card(style: BundledStyle, metrics: dict[str, Any], ablations: l
 
 
 def ship(style: BundledStyle, run_dir: Path) -> list[Path]:
-    """Copy a finished run's checkpoint and pictures into the style's directory and render its card."""
+    """Copy a finished run's checkpoint and pictures into the style's directory; re-render cards and galleries."""
     checkpoint = run_dir / style.checkpoint.name
     needed = [checkpoint, run_dir / METRICS_FILE, run_dir / PREVIEW_FILE, run_dir / SAMPLES_FILE, run_dir / LOSSES_FILE]
     missing = [p.name for p in needed if not p.exists()]
@@ -229,20 +244,20 @@ def ship(style: BundledStyle, run_dir: Path) -> list[Path]:
         raise FileNotFoundError(f"run {run_dir} is not finished: missing {', '.join(missing)}")
     style.directory.mkdir(parents=True, exist_ok=True)
     shipped = [Path(shutil.copyfile(p, style.directory / p.name)) for p in needed]
-    metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    style.model_card.write_text(render_model_card(style, metrics, load_ablations(ABLATIONS_DIR)))
-    index = STYLES_DIR / INDEX_MD
-    index.write_text(render_index(list(BUNDLED_STYLES.values())))
-    return [*shipped, style.model_card, index]
+    return [*shipped, *rerender_cards(list(BUNDLED_STYLES.values()))]
 
 
 def rerender_cards(styles: list[BundledStyle]) -> list[Path]:
-    """Re-render every shipped style's card, the styles index and the README gallery from committed metrics."""
+    """Re-render every shipped card, ablation page, the styles index and the README gallery from committed JSON."""
     written = []
     for style in styles:
         if style.metrics_path.exists():
             style.model_card.write_text(render_model_card(style, style.metrics(), load_ablations(ABLATIONS_DIR)))
             written.append(style.model_card)
+    for ablation in load_ablations(ABLATIONS_DIR):
+        _, page, plot = ablation_files(ABLATIONS_DIR, ablation["field"])
+        page.write_text(render_ablation(ablation, plot.name))
+        written.append(page)
     index = STYLES_DIR / INDEX_MD
     index.write_text(render_index(styles))
     written.append(index)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from export.styles import BundledStyle
 from export.training.ablation import (
+    ablation_reading,
     load_ablations,
     parse_values,
     run_ablation,
@@ -54,6 +55,31 @@ def test_ablation_runs_each_variant_and_renders(tmp_path: Path) -> None:
     page = written[1].read_text()
     assert "**spectral** (recipe)" in page
     assert f"{ablation['variants']['none']['evaluation']['psnr']:.2f} dB" in page
+
+
+def _ablation(field: str, recipe: str, rows: dict[str, tuple[float, float]]) -> dict[str, object]:
+    """A committed-ablation-shaped dict with (PSNR, real−fake gap) per variant."""
+    return {
+        "field": field,
+        "recipe_value": recipe,
+        "variants": {
+            label: {"evaluation": {"psnr": psnr}, "stability": {"score_gap": gap}}
+            for label, (psnr, gap) in rows.items()
+        },
+    }
+
+
+def test_ablation_reading_names_the_best_variant_and_the_game_balance() -> None:
+    reading = ablation_reading(
+        _ablation("stabiliser", "spectral", {"spectral": (20.3, 0.4), "none": (20.8, 0.8), "r1": (20.6, 0.0)})
+    )
+    assert "Highest held-out PSNR: `none` (20.80 dB, +0.50 dB vs the recipe)" in reading
+    assert "from 0.000 (`r1`) to 0.800 (`none`)" in reading
+    recipe_best = ablation_reading(_ablation("norm", "batch", {"batch": (20.3, 0.4), "instance": (14.5, 0.7)}))
+    assert "`batch` (20.30 dB)." in recipe_best and "vs the recipe" not in recipe_best
+    # Losses score the discriminator on different scales: no gap comparison across them.
+    adversarial = ablation_reading(_ablation("adversarial", "lsgan", {"lsgan": (20.3, 0.4), "hinge": (20.3, 1.8)}))
+    assert "not comparable" in adversarial and "gap from" not in adversarial
 
 
 def test_model_card_states_measured_numbers(tiny_run: Path) -> None:

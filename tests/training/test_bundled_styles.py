@@ -17,7 +17,7 @@ from PIL import Image
 from export.checkpoint import load_generator
 from export.families import FAMILIES
 from export.styles import BUNDLED_STYLES, STYLES_DIR, BundledStyle
-from export.training.ablation import load_ablations
+from export.training.ablation import ablation_files, load_ablations, render_ablation
 from export.training.data import eval_images
 from export.training.evaluation import evaluate, torch_stylizer
 from export.training.model_card import (
@@ -107,6 +107,10 @@ def test_committed_documents_are_rendered_from_committed_metrics() -> None:
         style = BUNDLED_STYLES[name]
         assert style.model_card.read_text() == render_model_card(style, style.metrics(), ablations), style.name
     assert (STYLES_DIR / INDEX_MD).read_text() == render_index(list(BUNDLED_STYLES.values()))
+    for ablation in ablations:
+        _, page, plot = ablation_files(ABLATIONS_DIR, ablation["field"])
+        assert page.read_text() == render_ablation(ablation, plot.name)
+        assert plot.is_file()
     readme = README.read_text()
     assert render_readme_gallery(list(BUNDLED_STYLES.values())) in readme
     assert replace_readme_gallery(readme, list(BUNDLED_STYLES.values())) == readme
