@@ -42,7 +42,9 @@ async function loadStyles() {
   gallery.innerHTML = "";
   if (!styles.length) gallery.textContent = "No styles are being served yet.";
   for (const style of styles) gallery.appendChild(styleCard(style));
-  if (styles.length) selectStyle(styles[0].name);
+  // Reloading (e.g. after the key changes) keeps the user's pick when that style is still served.
+  const kept = styles.find((style) => style.name === selectedStyle);
+  if (styles.length) selectStyle((kept || styles[0]).name);
 }
 
 function styleCard(style) {

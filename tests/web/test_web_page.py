@@ -63,8 +63,16 @@ def test_upload_preview_result_and_download(browser_page, web_gateway, astronaut
     page.dispatch_event("#api-key", "change")
     card = page.locator(f'.style-card[data-style="{STYLE}"]')
     card.wait_for()
+    # Every bundled style has a card with its real preview; the first one starts selected.
+    cards = page.locator(".style-card")
+    assert sorted(cards.evaluate_all("cards => cards.map(c => c.dataset.style)")) == sorted(BUNDLED_STYLES)
+    assert cards.first.get_attribute("aria-checked") == "true"
+    page.wait_for_function(
+        "[...document.querySelectorAll('.style-card img')].every(img => img.complete && img.naturalWidth > 0)"
+    )
+    card.click()
     assert card.get_attribute("aria-checked") == "true"
-    page.wait_for_function("(document.querySelector('.style-card img') || {}).naturalWidth > 0")
+    assert page.locator('.style-card[aria-checked="true"]').count() == 1
 
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut[:384, :512]).save(photo, quality=92)
