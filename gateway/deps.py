@@ -9,7 +9,7 @@ from gateway.auth import ApiKey, RateLimiter, bearer_token, hash_key, retry_afte
 from gateway.errors import APIError
 from gateway.inference import TritonGateway
 from gateway.metrics import GatewayMetrics
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, JobSettings, get_job_settings
 from gateway.storage import Storage
 
 bearer_scheme = HTTPBearer(auto_error=False, description="API key, sent as `Authorization: Bearer <key>`.")
@@ -25,6 +25,11 @@ def get_storage(request: Request) -> Storage:
 
 def get_gateway_settings(request: Request) -> GatewaySettings:
     return request.app.state.settings
+
+
+def get_job_settings_dep(request: Request) -> JobSettings:
+    """The app's job settings (set by tests), else the environment's."""
+    return getattr(request.app.state, "job_settings", None) or get_job_settings()
 
 
 def get_metrics(request: Request) -> GatewayMetrics:

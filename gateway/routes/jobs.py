@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, HttpUrl
 
-from gateway.deps import bearer_scheme, get_gateway_settings, get_storage, get_tenant, get_triton
+from gateway.deps import (
+    bearer_scheme,
+    get_gateway_settings,
+    get_job_settings_dep,
+    get_storage,
+    get_tenant,
+    get_triton,
+)
 from gateway.errors import APIError
 from gateway.imaging import ALLOWED_FORMATS, ImageRejected, decode_image
 from gateway.inference import StyleNotFound, TritonGateway, TritonUnavailable
@@ -26,7 +33,7 @@ from gateway.keys import input_key as upload_input_key
 from gateway.keys import sha256_hex, tenant_prefix
 from gateway.middleware import BodyTooLarge
 from gateway.routes.stylize import storage_unavailable
-from gateway.settings import GatewaySettings, JobSettings, get_job_settings
+from gateway.settings import GatewaySettings, JobSettings
 from gateway.storage import Storage, StorageUnavailable
 from gateway.webhooks import tenant_secret
 
@@ -67,10 +74,6 @@ async def read_limited(upload: UploadFile, limit: int) -> bytes:
 
 def get_job_store(request: Request) -> JobStore:
     return request.app.state.job_store
-
-
-def job_settings_dep(request: Request) -> JobSettings:
-    return getattr(request.app.state, "job_settings", None) or get_job_settings()
 
 
 def idempotency(value: str | None) -> str | None:
@@ -128,7 +131,7 @@ async def create_job(
     storage: Annotated[Storage, Depends(get_storage)],
     store: Annotated[JobStore, Depends(get_job_store)],
     settings: Annotated[GatewaySettings, Depends(get_gateway_settings)],
-    job_settings: Annotated[JobSettings, Depends(job_settings_dep)],
+    job_settings: Annotated[JobSettings, Depends(get_job_settings_dep)],
     tenant: Annotated[str, Depends(get_tenant)],
     image: Annotated[UploadFile | None, Form(description="JPEG, PNG or WebP image.")] = None,
     input_key: Annotated[list[str] | None, Form(description="S3 key(s) the tenant owns (repeatable).")] = None,
@@ -169,7 +172,7 @@ async def create_batch_job(
     triton: Annotated[TritonGateway, Depends(get_triton)],
     storage: Annotated[Storage, Depends(get_storage)],
     store: Annotated[JobStore, Depends(get_job_store)],
-    job_settings: Annotated[JobSettings, Depends(job_settings_dep)],
+    job_settings: Annotated[JobSettings, Depends(get_job_settings_dep)],
     tenant: Annotated[str, Depends(get_tenant)],
     idempotency_key: Annotated[str | None, Header(description=IDEMPOTENCY_HELP)] = None,
 ) -> JSONResponse:
@@ -200,7 +203,7 @@ async def get_job(
     job_id: str,
     storage: Annotated[Storage, Depends(get_storage)],
     store: Annotated[JobStore, Depends(get_job_store)],
-    job_settings: Annotated[JobSettings, Depends(job_settings_dep)],
+    job_settings: Annotated[JobSettings, Depends(get_job_settings_dep)],
     tenant: Annotated[str, Depends(get_tenant)],
 ) -> JSONResponse:
     record = await load_job(store, tenant, job_id)

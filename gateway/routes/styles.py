@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from gateway.deps import bearer_scheme, get_gateway_settings, get_storage, get_tenant, get_triton
+from gateway.deps import (
+    bearer_scheme,
+    get_gateway_settings,
+    get_job_settings_dep,
+    get_storage,
+    get_tenant,
+    get_triton,
+)
 from gateway.errors import APIError
 from gateway.inference import Style, StyleNotFound, TritonGateway, TritonUnavailable
-from gateway.settings import GatewaySettings
+from gateway.routes.web import local_preview
+from gateway.settings import GatewaySettings, JobSettings
 from gateway.storage import Storage
 
 router = APIRouter(prefix="/v1", tags=["styles"], dependencies=[Depends(bearer_scheme), Depends(get_tenant)])
@@ -28,10 +36,13 @@ class StyleOut(BaseModel):
     preferred_side: int
     max_side: int
     preview_url: str | None = None
-    """Presigned URL of the style's preview image in the bucket, when it has one."""
+    """Before/after preview: presigned from the bucket when the model names one (``preview_key``), else
+    this gateway's ``/v1/styles/{name}/preview`` when the style ships a preview file, else null."""
 
     @classmethod
-    def of(cls, style: Style, storage: Storage | None = None, ttl_s: int = 300) -> StyleOut:
+    def of(
+        cls, style: Style, storage: Storage | None = None, ttl_s: int = 300, local_preview_url: str | None = None
+    ) -> StyleOut:
         meta = style.metadata
         return cls(
             name=style.name,
@@ -44,7 +55,7 @@ class StyleOut(BaseModel):
             size_multiple=meta.size_multiple,
             preferred_side=meta.preferred_side,
             max_side=meta.max_side,
-            preview_url=storage.presign(meta.preview_key, ttl_s) if storage and meta.preview_key else None,
+            preview_url=storage.presign(meta.preview_key, ttl_s) if storage and meta.preview_key else local_preview_url,
         )
 
 
@@ -57,27 +68,43 @@ def unavailable(error: TritonUnavailable) -> APIError:
     return APIError(503, "triton_unavailable", str(error), {"Retry-After": "2"})
 
 
+def shipped_preview_url(request: Request, job_settings: JobSettings, name: str) -> str | None:
+    """This gateway's URL of the style's shipped preview file, if there is one."""
+    return str(request.url_for("style_preview", name=name)) if local_preview(job_settings, name) else None
+
+
 @router.get("/styles", response_model=StyleList, summary="Styles that are ready to serve")
 async def list_styles(
+    request: Request,
     triton: Annotated[TritonGateway, Depends(get_triton)],
     storage: Annotated[Storage, Depends(get_storage)],
     settings: Annotated[GatewaySettings, Depends(get_gateway_settings)],
+    job_settings: Annotated[JobSettings, Depends(get_job_settings_dep)],
 ) -> StyleList:
     try:
-        return StyleList(styles=[StyleOut.of(style, storage, settings.presign_ttl_s) for style in await triton.styles()])
+        styles = await triton.styles()
     except TritonUnavailable as error:
         raise unavailable(error) from error
+    return StyleList(
+        styles=[
+            StyleOut.of(style, storage, settings.presign_ttl_s, shipped_preview_url(request, job_settings, style.name))
+            for style in styles
+        ]
+    )
 
 
 @router.get("/styles/{name}", response_model=StyleOut, summary="One style")
 async def get_style(
     name: str,
+    request: Request,
     triton: Annotated[TritonGateway, Depends(get_triton)],
     storage: Annotated[Storage, Depends(get_storage)],
     settings: Annotated[GatewaySettings, Depends(get_gateway_settings)],
+    job_settings: Annotated[JobSettings, Depends(get_job_settings_dep)],
 ) -> StyleOut:
     try:
-        return StyleOut.of(await triton.style(name), storage, settings.presign_ttl_s)
+        style = await triton.style(name)
+        return StyleOut.of(style, storage, settings.presign_ttl_s, shipped_preview_url(request, job_settings, name))
     except StyleNotFound as error:
         raise APIError(404, "style_not_found", f"no style named {name!r} is being served") from error
     except TritonUnavailable as error:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from gateway.deps import get_job_settings_dep
 from gateway.errors import APIError
 from gateway.keys import is_safe_segment
-from gateway.settings import JobSettings, get_job_settings
+from gateway.settings import JobSettings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -23,8 +24,12 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
 
-def job_settings_dep(request: Request) -> JobSettings:
-    return getattr(request.app.state, "job_settings", None) or get_job_settings()
+def local_preview(settings: JobSettings, name: str) -> Path | None:
+    """``<styles_dir>/<name>/preview.png`` when it exists (``None`` for unsafe names)."""
+    if not is_safe_segment(name):
+        return None
+    path = Path(settings.styles_dir) / name / "preview.png"
+    return path if path.is_file() else None
 
 
 @router.get("/", include_in_schema=False)
@@ -38,10 +43,8 @@ async def index() -> FileResponse:
     response_class=FileResponse,
     responses={200: {"content": {"image/png": {}}}},
 )
-async def style_preview(name: str, settings: Annotated[JobSettings, Depends(job_settings_dep)]) -> FileResponse:
-    if not is_safe_segment(name):
-        raise APIError(404, "preview_not_found", f"no preview for style {name!r}")
-    path = Path(settings.styles_dir) / name / "preview.png"
-    if not path.is_file():
+async def style_preview(name: str, settings: Annotated[JobSettings, Depends(get_job_settings_dep)]) -> FileResponse:
+    path = local_preview(settings, name)
+    if path is None:
         raise APIError(404, "preview_not_found", f"no preview for style {name!r}")
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=300"})

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from deploy.local_s3 import LOCAL_CREDENTIALS
+from export.styles import BUNDLED_STYLES
 from pastiche.s3 import s3_client
 from tests.conftest import RunningStack
 
@@ -57,10 +58,16 @@ def test_stylize_stores_input_and_output_and_runs_on_triton(stack: RunningStack,
     assert inference_count(stack.triton_metrics, STYLE) >= before + 1
 
 
-def test_styles_lists_the_bundled_style(stack: RunningStack) -> None:
+def test_styles_lists_every_bundled_style_with_its_preview(stack: RunningStack) -> None:
     body = httpx.get(f"{stack.gateway}/v1/styles", headers=stack.auth()).json()
-    names = {style["name"] for style in body["styles"]}
-    assert STYLE in names
+    listed = {style["name"]: style for style in body["styles"]}
+    assert set(listed) == set(BUNDLED_STYLES)
+    for name, style in BUNDLED_STYLES.items():
+        assert listed[name]["title"] == style.title and listed[name]["architecture"] == style.family
+        preview = httpx.get(listed[name]["preview_url"])
+        assert preview.status_code == 200 and preview.content == style.preview.read_bytes()
+    one = httpx.get(f"{stack.gateway}/v1/styles/{STYLE}", headers=stack.auth()).json()
+    assert one["preview_url"] == listed[STYLE]["preview_url"]
 
 
 def test_unknown_style_is_404_with_json_reason(stack: RunningStack, astronaut: np.ndarray) -> None:
