@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from gateway.auth import RateLimiter, load_keys
 from gateway.errors import install_error_handlers
@@ -18,7 +17,7 @@ from gateway.inference import TritonGateway
 from gateway.jobs import JobStore
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics
-from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware, TrustedHostMiddleware
 from gateway.routes import health, jobs, results, styles, stylize, web
 from gateway.settings import GatewaySettings, JobSettings, get_job_settings, get_settings
 from gateway.storage import Storage
@@ -89,7 +88,7 @@ def create_app(settings: GatewaySettings | None = None, job_settings: JobSetting
             allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-Id"], expose_headers=EXPOSED_HEADERS,
         )
     if settings.trusted_hosts != ("*",):
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts))
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=tuple(settings.trusted_hosts))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, access logs and request metrics; the request body limit."""
+"""Pure ASGI middleware: request ids, access logs and request metrics; the request body limit; trusted hosts."""
 
 from __future__ import annotations
 
@@ -20,6 +20,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
+
+
+async def send_json_error(
+    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with the one JSON error shape from middleware (outside FastAPI's exception handlers)."""
+    body = json.dumps(error_body(code, message)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodyTooLarge(Exception):
@@ -72,14 +86,33 @@ class BodyLimitMiddleware:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(error_body("payload_too_large", f"the request body exceeds {self.limit} bytes")).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
-        })
-        await send({"type": "http.response.body", "body": body})
+        # Close the connection: the rest of the oversized body is never read.
+        await send_json_error(
+            send, 413, "payload_too_large", f"the request body exceeds {self.limit} bytes", [(b"connection", b"close")]
+        )
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``host`` (port stripped) matches an entry: exact, or ``*.example.com`` for any subdomain."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return any(
+        pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:]))
+        for pattern in allowed
+    )
+
+
+class TrustedHostMiddleware:
+    """400 with the JSON error shape for a ``Host`` header not in ``allowed_hosts`` (Starlette's says plain text)."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...]) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not host_allowed(_header(scope, b"host") or "", self.allowed_hosts):
+            await send_json_error(send, 400, "invalid_host", "the Host header is not one this gateway serves")
+            return
+        await self.app(scope, receive, send)
 
 
 class RequestContextMiddleware:

@@ -186,4 +186,19 @@ def test_cors_and_trusted_hosts_are_configurable() -> None:
         assert preflight.headers["access-control-allow-origin"] == "https://app.example"
         assert client.get("/healthz").status_code == 200
         assert client.get("/healthz", headers={"Host": "a.internal"}).status_code == 200
-        assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+        refused = client.get("/healthz", headers={"Host": "evil.example"})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_host"
+        assert client.get("/healthz", headers={"Host": "internal"}).status_code == 400  # "*.internal" needs a subdomain
+        assert client.get("/healthz", headers={"Host": "gateway.example:8080"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [("gateway.example", True), ("gateway.example:443", True), ("a.b.internal", True), ("internal", False),
+     ("evilinternal", False), ("", False), ("[::1]", False), ("x.gateway.example", False)],
+)
+def test_host_matching(host: str, allowed: bool) -> None:
+    from gateway.middleware import host_allowed
+
+    assert host_allowed(host, ("gateway.example", "*.internal")) is allowed
+    assert host_allowed(host, ("*",)) is True
