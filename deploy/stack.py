@@ -81,6 +81,8 @@ def gateway_environment(settings: StackSettings, s3_endpoint: str, api_keys: dic
         "PASTICHE_TRITON_METRICS_URL": f"http://127.0.0.1:{settings.triton_metrics_port}/metrics",
         "PASTICHE_S3_ENDPOINT_URL": s3_endpoint,
         "PASTICHE_S3_BUCKET": settings.s3_bucket,
+        # A local development stack: webhook receivers on this machine are the normal case.
+        "PASTICHE_JOBS_WEBHOOK_ALLOW_PRIVATE": "true",
     }
     if not settings.s3_endpoint_url:
         env["PASTICHE_S3_ACCESS_KEY_ID"] = LOCAL_CREDENTIALS["aws_access_key_id"]

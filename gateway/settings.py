@@ -123,6 +123,9 @@ class JobSettings(BaseSettings):
     webhook_max_attempts: int = Field(6, ge=1, description="Deliveries tried before a webhook is given up.")
     webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay; doubles per attempt.")
     webhook_timeout_s: float = Field(10.0, gt=0, description="Deadline of one webhook delivery.")
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook hosts on loopback/private/link-local addresses (development stacks only)."
+    )
     tile_overlap: int = Field(64, ge=0, description="Pixels neighbouring tiles share, blended with a cosine ramp.")
     styles_dir: str = Field("export/styles", description="Directory with <style>/preview.png for the web page.")
 

@@ -7,6 +7,11 @@ Each delivery is a ``POST`` of the job document (JSON) with
 
 Signing the timestamp together with the body lets a receiver reject replays of an old delivery
 (see gateway/JOBS.md for the receiver's verification snippet).
+
+Destinations are checked when a job is submitted and again before every delivery: a URL whose
+host resolves to a loopback, private, link-local, multicast or otherwise reserved address is
+refused unless ``PASTICHE_JOBS_WEBHOOK_ALLOW_PRIVATE`` is set (development stacks), so a tenant
+cannot make the gateway call into its own network. Redirects are never followed.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -84,9 +92,61 @@ class Attempt:
     detail: str
 
 
+class WebhookDestinationRefused(Exception):
+    """The webhook URL points somewhere the gateway must not call."""
+
+
+def blocked_reason(address: str) -> str | None:
+    """Why the gateway must not call ``address`` (an IP literal), or ``None`` if it is a public address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for reason, hit in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("private", ip.is_private),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("reserved", ip.is_reserved or not ip.is_global),
+    ):
+        if hit:
+            return f"{address} is a {reason} address"
+    return None
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (IP literals resolve to themselves)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def check_destination(url: str, allow_private: bool) -> None:
+    """Raise :class:`WebhookDestinationRefused` unless every address of ``url``'s host is public."""
+    if allow_private:
+        return
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise WebhookDestinationRefused(f"webhook URL {url!r} has no host")
+    try:
+        addresses = await resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except OSError as error:
+        raise WebhookDestinationRefused(f"webhook host {parts.hostname!r} does not resolve ({error})") from error
+    for address in addresses:
+        reason = blocked_reason(address)
+        if reason is not None:
+            raise WebhookDestinationRefused(
+                f"webhook host {parts.hostname!r} resolves to {reason}; webhooks go to public addresses only"
+            )
+
+
 async def deliver_once(client: httpx.AsyncClient, url: str, secret: str, body: bytes,
-                       event: str, delivery_id: str, timeout_s: float) -> Attempt:
-    """POST ``body`` once, signed with a fresh timestamp."""
+                       event: str, delivery_id: str, timeout_s: float, allow_private: bool = False) -> Attempt:
+    """POST ``body`` once, signed with a fresh timestamp, after checking the destination again
+    (its DNS may have changed since the job was submitted)."""
+    try:
+        await check_destination(url, allow_private)
+    except WebhookDestinationRefused as error:
+        return Attempt(False, False, str(error))
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",

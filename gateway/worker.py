@@ -265,7 +265,8 @@ class Worker:
             body = json.dumps(document, separators=(",", ":")).encode()
             event = f"job.{claim.record.status.value}"
             outcome = await deliver_once(self._http, webhook.url, secret, body, event,
-                                         f"{claim.record.id}-{webhook.attempts + 1}", settings.webhook_timeout_s)
+                                         f"{claim.record.id}-{webhook.attempts + 1}", settings.webhook_timeout_s,
+                                         settings.webhook_allow_private)
             attempts = webhook.attempts + 1
 
             def record_attempt(job: JobRecord) -> None:

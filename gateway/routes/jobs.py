@@ -35,7 +35,7 @@ from gateway.middleware import BodyTooLarge
 from gateway.routes.stylize import storage_unavailable
 from gateway.settings import GatewaySettings, JobSettings
 from gateway.storage import Storage, StorageUnavailable
-from gateway.webhooks import tenant_secret
+from gateway.webhooks import WebhookDestinationRefused, check_destination, tenant_secret
 
 router = APIRouter(prefix="/v1", tags=["jobs"], dependencies=[Depends(bearer_scheme)])
 
@@ -103,6 +103,16 @@ def owned_keys(tenant: str, keys: list[str], limit: int) -> list[str]:
     return keys
 
 
+async def check_webhook(url: HttpUrl | None, settings: JobSettings) -> None:
+    """422 for a webhook URL the gateway must not call (see :func:`gateway.webhooks.check_destination`)."""
+    if url is None:
+        return
+    try:
+        await check_destination(str(url), settings.webhook_allow_private)
+    except WebhookDestinationRefused as error:
+        raise APIError(422, "webhook_url_refused", str(error)) from error
+
+
 async def submit(request: Request, store: JobStore, storage: Storage, settings: JobSettings,
                  tenant: str, job_request: JobRequest, keys: list[str], idempotency_key: str | None) -> JSONResponse:
     record = new_record(tenant, job_request, keys)
@@ -146,6 +156,7 @@ async def create_job(
     if (image is None) == (not input_key):
         raise APIError(422, "invalid_request", "send either an image upload or one or more input_key fields")
     await check_style(triton, style)
+    await check_webhook(webhook_url, job_settings)
     if image is not None:
         data = await read_limited(image, settings.max_upload_bytes)
         try:
@@ -178,6 +189,7 @@ async def create_batch_job(
 ) -> JSONResponse:
     idempotency_key = idempotency(idempotency_key)
     await check_style(triton, submission.style)
+    await check_webhook(submission.webhook_url, job_settings)
     keys = owned_keys(tenant, submission.input_keys, job_settings.max_items)
     job_request = JobRequest(
         style=submission.style, version=submission.version, max_side=submission.max_side, tile=submission.tile,

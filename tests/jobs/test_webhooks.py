@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -13,9 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from gateway.webhooks import backoff_delay, retryable, signature, verify
+from gateway.webhooks import (
+    WebhookDestinationRefused,
+    backoff_delay,
+    blocked_reason,
+    check_destination,
+    retryable,
+    signature,
+    verify,
+)
 from tests.conftest import free_port
-from tests.jobs.conftest import STYLE, png_bytes, wait_for
+from tests.jobs.conftest import STYLE, object_keys, png_bytes, wait_for
 
 
 class Receiver(ThreadingHTTPServer):
@@ -62,7 +71,7 @@ def receiver_verifies(secret: str, body: bytes, headers: dict[str, str], toleran
 
 @pytest.mark.integration
 def test_webhook_is_signed_and_retried_with_backoff(bucket, start_gateway, receiver, astronaut) -> None:  # noqa: ANN001
-    gateway = start_gateway(bucket)
+    gateway = start_gateway(bucket, PASTICHE_JOBS_WEBHOOK_ALLOW_PRIVATE="true")  # the receiver is on loopback
     url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks/pastiche"
     response = httpx.post(f"{gateway.url}/v1/jobs", files={"image": ("p.png", png_bytes(astronaut[:64, :64]), "image/png")},
                           data={"style": STYLE, "max_side": "64", "webhook_url": url}, timeout=30)
@@ -99,3 +108,38 @@ def test_backoff_doubles_and_caps_and_only_transient_statuses_retry() -> None:
     assert backoff_delay(20, 1.0, cap_s=60) == 60
     assert retryable(503) and retryable(429) and retryable(500)
     assert not retryable(400) and not retryable(404) and not retryable(410)
+
+
+@pytest.mark.integration
+def test_webhooks_to_internal_addresses_are_refused_by_default(bucket, s3, start_gateway, receiver, astronaut) -> None:  # noqa: ANN001
+    gateway = start_gateway(bucket)
+    before = object_keys(s3, bucket, "")
+    for url in (f"http://127.0.0.1:{receiver.server_address[1]}/hooks", "http://169.254.169.254/latest/meta-data",
+                "http://10.0.0.7/hook", "http://[::1]:8080/hook", "http://localhost/hook"):
+        response = httpx.post(f"{gateway.url}/v1/jobs", files={"image": ("p.png", png_bytes(astronaut[:64, :64]), "image/png")},
+                              data={"style": STYLE, "webhook_url": url}, timeout=30)
+        assert response.status_code == 422, (url, response.text)
+        assert response.json()["error"]["code"] == "webhook_url_refused"
+    batch = httpx.post(f"{gateway.url}/v1/jobs/batch",
+                       json={"style": STYLE, "input_keys": ["tenants/public/x.png"], "webhook_url": "http://192.168.1.1/"})
+    assert batch.status_code == 422 and batch.json()["error"]["code"] == "webhook_url_refused"
+    assert object_keys(s3, bucket, "") == before, "a refused job stores nothing"
+    assert receiver.deliveries == []
+
+
+@pytest.mark.parametrize(
+    ("address", "blocked"),
+    [("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.0.1", True), ("169.254.169.254", True),
+     ("100.64.0.1", True), ("0.0.0.0", True), ("224.0.0.1", True), ("::1", True), ("fe80::1%eth0", True),
+     ("fd00::1", True), ("::ffff:127.0.0.1", True), ("8.8.8.8", False), ("2606:4700:4700::1111", False)],
+)
+def test_blocked_reason_covers_internal_ranges(address: str, blocked: bool) -> None:
+    assert (blocked_reason(address) is not None) is blocked
+
+
+def test_check_destination_resolves_names_and_can_be_relaxed() -> None:
+    with pytest.raises(WebhookDestinationRefused, match="loopback"):
+        asyncio.run(check_destination("http://localhost:9/x", allow_private=False))
+    with pytest.raises(WebhookDestinationRefused, match="does not resolve"):
+        asyncio.run(check_destination("http://no-such-host.invalid/x", allow_private=False))
+    asyncio.run(check_destination("http://localhost:9/x", allow_private=True))
