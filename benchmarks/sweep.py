@@ -14,12 +14,13 @@ from pathlib import Path
 from benchmarks import ceiling, inprocess, perf_analyzer
 from benchmarks.locust_run import LoadPhase
 from benchmarks.photos import load_photos
-from benchmarks.quantization import quantize_int8
 from benchmarks.report import PhaseResult, markdown_table
 from benchmarks.runner import RunContext
 from benchmarks.scenarios import endpoints
 from deploy.repository import ServingPolicy, Target, build_config, render_config, write_model
 from export.families import RESNET, build_seeded_resnet
+from export.photos import calibration_photos
+from export.quantize import QuantizeSettings, quantize_int8
 from pastiche.contract import StyleMetadata
 
 EXPORT_CACHE = Path(".pastiche/bench-exports")
@@ -89,15 +90,15 @@ def export_models(settings: SweepSettings) -> tuple[Path, Path]:
 
     EXPORT_CACHE.mkdir(parents=True, exist_ok=True)
     stem = EXPORT_CACHE / f"sweep-resnet-ngf{settings.ngf}-b{settings.n_blocks}-seed0"
-    fp32, int8 = stem.with_suffix(".fp32.onnx"), stem.with_suffix(".int8.onnx")
+    fp32, int8 = stem.with_suffix(".fp32.onnx"), stem.with_suffix(f".int8-{settings.side}.onnx")
     if not fp32.exists():
         tmp = stem.with_suffix(".tmp.onnx")
         export_onnx(build_seeded_resnet(settings.ngf, settings.n_blocks, seed=0), RESNET.value_range, tmp,
                     style_metadata(settings, "fp32"))
         tmp.rename(fp32)
     if not int8.exists():
-        calibration = [photo.pixels for photo in load_photos((settings.side,))]
-        quantize_int8(fp32, int8, calibration)
+        # The export stage's INT8 path and calibration split, so the sweep measures what `pastiche export` ships.
+        quantize_int8(fp32, int8, calibration_photos(), QuantizeSettings(side=settings.side))
     return fp32, int8
 
 
@@ -215,9 +216,10 @@ def sweep(context: RunContext) -> None:
     speedup_triton = ratio(int8_phase.locust.rps, ref.locust.rps)
     speedup_ort = ratio(ort_fp32.p50_ms, ort_int8.p50_ms)
     report.sections.append(("Precision: FP32 vs INT8 (CPU)", (
-        "INT8 is ONNX Runtime static quantization (QDQ, symmetric int8 activations and per-channel weights, "
-        "calibrated on the benchmark photos), done by `benchmarks/quantization.py` because the export stage's "
-        "INT8 path was not on main yet. FP16/INT8 TensorRT needs a GPU and is not measured here.\n\n"
+        "INT8 is the export stage's variant (`export/quantize.py`: ONNX Runtime static quantization, QDQ, "
+        "symmetric int8 activations and per-channel weights, percentile calibration on the calibration photos of "
+        "`export/photos.py`, first and last convolutions kept FP32). FP16/INT8 TensorRT needs a GPU and is not "
+        "measured here.\n\n"
         + markdown_table([phase_row("FP32", ref), phase_row("INT8", int8_phase)], PHASE_COLUMNS)
         + f"\n\nINT8 ÷ FP32 images/s through Triton: **{speedup_triton:.2f}x**; in-process ONNX Runtime single-image "
         f"p50 {ort_fp32.p50_ms:.0f} ms → {ort_int8.p50_ms:.0f} ms: **{speedup_ort:.2f}x**.")))

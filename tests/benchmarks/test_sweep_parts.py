@@ -1,10 +1,9 @@
-"""Sweep building blocks without a server: variant configs, FLOP counting, perf_analyzer CSV, quantization."""
+"""Sweep building blocks without a server: variant configs, FLOP counting, perf_analyzer CSV."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from benchmarks.ceiling import count_flops, node_flops, sgemm_gflops
@@ -72,19 +71,3 @@ def test_missing_perf_analyzer_is_reported(tmp_path: Path) -> None:
         locate(tmp_path)
 
 
-def test_int8_quantization_runs_and_stays_close(tmp_path: Path) -> None:
-    import onnxruntime as ort
-
-    from benchmarks.quantization import quantize_int8
-    from export.families import RESNET, build_seeded_resnet
-    from export.onnx_export import export_onnx
-
-    fp32 = tmp_path / "fp32.onnx"
-    export_onnx(build_seeded_resnet(ngf=4, n_blocks=1), RESNET.value_range, fp32, style_metadata(SweepSettings(), "fp32"))
-    images = [np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8) for i in range(4)]
-    int8 = quantize_int8(fp32, tmp_path / "int8.onnx", images)
-    ops = {node.op_type for node in __import__("onnx").load(str(int8)).graph.node}
-    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
-    a = ort.InferenceSession(str(fp32)).run(None, {"image": images[0][None]})[0].astype(int)
-    b = ort.InferenceSession(str(int8)).run(None, {"image": images[0][None]})[0].astype(int)
-    assert np.abs(a - b).mean() < 12
