@@ -53,7 +53,7 @@ class Variant:
 
 
 def variants(settings: SweepSettings) -> list[Variant]:
-    """Batching off, batching on at each delay, 2..N instances, and INT8 — all else equal."""
+    """Batching off, batching on at each delay, 2..N instances, INT8, ORT thread spinning — all else equal."""
     cores = os.cpu_count() or 1
     found = [Variant("sweep-nobatch", "fp32", ServingPolicy(max_queue_delay_us=0), batching=False)]
     found += [Variant(f"sweep-d{d}", "fp32", ServingPolicy(max_queue_delay_us=d)) for d in settings.delays_us]
@@ -64,6 +64,8 @@ def variants(settings: SweepSettings) -> list[Variant]:
             max_queue_delay_us=settings.reference_delay_us, instance_count=count,
             backend_parameters={"intra_op_threads": threads})))
     found.append(Variant("sweep-int8", "int8", ServingPolicy(max_queue_delay_us=settings.reference_delay_us)))
+    found.append(Variant("sweep-spin", "fp32", ServingPolicy(
+        max_queue_delay_us=settings.reference_delay_us, backend_parameters={"intra_op_spinning": "1"})))
     return found
 
 
@@ -180,6 +182,7 @@ def sweep(context: RunContext) -> None:
         for count in range(2, settings.max_instances + 1):
             instances[count] = grpc_phase(f"sweep-i{count}", "instances", f"{count} instances")
         int8_phase = grpc_phase("sweep-int8", "precision", "INT8")
+        spin_phase = grpc_phase("sweep-spin", "threads", "ORT spinning on")
         buckets = {settings.side: ref}
         for side in settings.buckets:
             if side != settings.side:
@@ -209,6 +212,12 @@ def sweep(context: RunContext) -> None:
         + markdown_table(batch_rows, PHASE_COLUMNS)
         + f"\n\nImages/s with batching on ({settings.reference_delay_us} µs) ÷ off: "
         f"**{ratio(ref.locust.rps, batching['off'].locust.rps):.2f}x**.")))
+    report.sections.append(("ONNX Runtime thread spinning", (
+        f"Batching on ({settings.reference_delay_us} µs). The served default turns ONNX Runtime's intra-op spinning off "
+        "(`intra_op_spinning` model parameter); \"on\" is ONNX Runtime's own default.\n\n"
+        + markdown_table([phase_row("off (served default)", ref), phase_row("on", spin_phase)], PHASE_COLUMNS)
+        + f"\n\np99 with spinning on ÷ off: **{ratio(spin_phase.locust.p99_ms, ref.locust.p99_ms):.2f}x**; images/s "
+        f"on ÷ off: **{ratio(spin_phase.locust.rps, ref.locust.rps):.2f}x**.")))
     instance_rows = [phase_row(f"{n} instance(s)", r) for n, r in instances.items()]
     report.sections.append(("Instance count", (
         f"Batching on ({settings.reference_delay_us} µs). One instance lets ONNX Runtime use every core; N instances "

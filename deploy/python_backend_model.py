@@ -36,6 +36,10 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(params.get("intra_op_threads", "0"))
         options.inter_op_num_threads = 1
+        # Spinning intra-op threads keep cores busy between parallel sections; on a small CPU host shared with
+        # Triton's own threads that starved the scheduler (~0.5 s queue stalls at p99, see benchmarks/README.md).
+        spinning = params.get("intra_op_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning == "1" else "0")
         model_path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 

@@ -18,10 +18,10 @@ PERF_CSV = (
 )
 
 
-def test_variants_cover_batching_instances_and_precision() -> None:
+def test_variants_cover_batching_instances_precision_and_spinning() -> None:
     settings = SweepSettings(delays_us=(1000, 5000), max_instances=2)
     found = {v.name: v for v in variants(settings)}
-    assert set(found) == {"sweep-nobatch", "sweep-d1000", "sweep-d5000", "sweep-i2", "sweep-int8"}
+    assert set(found) == {"sweep-nobatch", "sweep-d1000", "sweep-d5000", "sweep-i2", "sweep-int8", "sweep-spin"}
     off = parse_config(variant_config_text(found["sweep-nobatch"], style_metadata(settings, "fp32")))
     assert not off.HasField("dynamic_batching")
     on = parse_config(variant_config_text(found["sweep-d1000"], style_metadata(settings, "fp32")))
@@ -30,6 +30,9 @@ def test_variants_cover_batching_instances_and_precision() -> None:
     assert two.instance_group[0].count == 2 and "intra_op_threads" in two.parameters
     int8 = parse_config(variant_config_text(found["sweep-int8"], style_metadata(settings, "int8")))
     assert int8.parameters["precision"].string_value == "int8"
+    spin = parse_config(variant_config_text(found["sweep-spin"], style_metadata(settings, "fp32")))
+    assert spin.parameters["intra_op_spinning"].string_value == "1"
+    assert "intra_op_spinning" not in on.parameters  # the served default: spinning off
 
 
 def test_node_flops_for_conv_and_conv_transpose() -> None:
