@@ -40,9 +40,7 @@ class StyleOut(BaseModel):
     this gateway's ``/v1/styles/{name}/preview`` when the style ships a preview file, else null."""
 
     @classmethod
-    def of(
-        cls, style: Style, storage: Storage | None = None, ttl_s: int = 300, local_preview_url: str | None = None
-    ) -> StyleOut:
+    def of(cls, style: Style, preview_url: str | None = None) -> StyleOut:
         meta = style.metadata
         return cls(
             name=style.name,
@@ -55,7 +53,7 @@ class StyleOut(BaseModel):
             size_multiple=meta.size_multiple,
             preferred_side=meta.preferred_side,
             max_side=meta.max_side,
-            preview_url=storage.presign(meta.preview_key, ttl_s) if storage and meta.preview_key else local_preview_url,
+            preview_url=preview_url,
         )
 
 
@@ -68,9 +66,16 @@ def unavailable(error: TritonUnavailable) -> APIError:
     return APIError(503, "triton_unavailable", str(error), {"Retry-After": "2"})
 
 
-def shipped_preview_url(request: Request, job_settings: JobSettings, name: str) -> str | None:
-    """This gateway's URL of the style's shipped preview file, if there is one."""
-    return str(request.url_for("style_preview", name=name)) if local_preview(job_settings, name) else None
+def preview_url(
+    style: Style, request: Request, storage: Storage, settings: GatewaySettings, job_settings: JobSettings
+) -> str | None:
+    """The style's before/after picture: presigned from the bucket when the model names one (``preview_key``),
+    else this gateway's route for a shipped preview file, else ``None``."""
+    if style.metadata.preview_key:
+        return storage.presign(style.metadata.preview_key, settings.presign_ttl_s)
+    if local_preview(job_settings, style.name):
+        return str(request.url_for("style_preview", name=style.name))
+    return None
 
 
 @router.get("/styles", response_model=StyleList, summary="Styles that are ready to serve")
@@ -86,10 +91,7 @@ async def list_styles(
     except TritonUnavailable as error:
         raise unavailable(error) from error
     return StyleList(
-        styles=[
-            StyleOut.of(style, storage, settings.presign_ttl_s, shipped_preview_url(request, job_settings, style.name))
-            for style in styles
-        ]
+        styles=[StyleOut.of(style, preview_url(style, request, storage, settings, job_settings)) for style in styles]
     )
 
 
@@ -104,7 +106,7 @@ async def get_style(
 ) -> StyleOut:
     try:
         style = await triton.style(name)
-        return StyleOut.of(style, storage, settings.presign_ttl_s, shipped_preview_url(request, job_settings, name))
+        return StyleOut.of(style, preview_url(style, request, storage, settings, job_settings))
     except StyleNotFound as error:
         raise APIError(404, "style_not_found", f"no style named {name!r} is being served") from error
     except TritonUnavailable as error:

@@ -202,3 +202,26 @@ def test_host_matching(host: str, allowed: bool) -> None:
 
     assert host_allowed(host, ("gateway.example", "*.internal")) is allowed
     assert host_allowed(host, ("*",)) is True
+
+
+def test_preview_url_prefers_the_bucket_then_a_shipped_file(tmp_path) -> None:  # noqa: ANN001
+    from gateway.inference import Style
+    from gateway.routes.styles import preview_url
+    from gateway.settings import JobSettings
+    from pastiche.contract import StyleMetadata
+
+    class SigningStorage:
+        def presign(self, key: str, ttl_s: int) -> str:
+            return f"https://bucket.example/{key}?ttl={ttl_s}"
+
+    settings = GatewaySettings(triton_metrics_url=None, presign_ttl_s=120)
+    job_settings = JobSettings(styles_dir=str(tmp_path))
+    (tmp_path / "named").mkdir()
+    (tmp_path / "named" / "preview.png").write_bytes(b"png")
+    named = Style("named", ("1",), StyleMetadata("T", "D", "resnet", preview_key="previews/named.png"))
+    bare = Style("bare", ("1",), StyleMetadata("T", "D", "resnet"))
+    # A preview_key wins over a shipped file; with neither there is no URL (the request is never consulted).
+    assert preview_url(named, None, SigningStorage(), settings, job_settings) == (
+        "https://bucket.example/previews/named.png?ttl=120"
+    )
+    assert preview_url(bare, None, SigningStorage(), settings, job_settings) is None
