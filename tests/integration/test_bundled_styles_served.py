@@ -11,28 +11,19 @@ import json
 
 import numpy as np
 import pytest
-import tritonclient.http as httpclient
 
+from deploy.triton_control import TritonControl
 from export.styles import BUNDLED_STYLES
 from export.training.data import eval_images
 from export.training.evaluation import Stylizer, evaluate
-from pastiche.contract import INPUT_NAME, OUTPUT_NAME, TRITON_DTYPE
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.integration
 
 
-def triton_stylizer(url: str, model: str) -> Stylizer:
-    """One HTTP inference per image against ``model``'s live version (batch of one)."""
-    client = httpclient.InferenceServerClient(url.removeprefix("http://"), network_timeout=120)
-
-    def stylize(image: np.ndarray) -> np.ndarray:
-        request = httpclient.InferInput(INPUT_NAME, [1, *image.shape], TRITON_DTYPE)
-        request.set_data_from_numpy(image[None], binary_data=True)
-        output = httpclient.InferRequestedOutput(OUTPUT_NAME, binary_data=True)
-        return client.infer(model, [request], outputs=[output]).as_numpy(OUTPUT_NAME)[0]
-
-    return stylize
+def triton_stylizer(triton: TritonControl, model: str) -> Stylizer:
+    """One inference per image against ``model``'s live version (batch of one)."""
+    return lambda image: triton.infer(model, image[None])[0][0]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +36,11 @@ def test_served_style_beats_identity_on_held_out_photos_by_its_margin(
     name: str, stack: RunningStack, images: dict[str, np.ndarray]
 ) -> None:
     style = BUNDLED_STYLES[name]
-    evaluation = evaluate(triton_stylizer(stack.triton_http, name), style.target, images)
+    triton = TritonControl(stack.triton_http)
+    try:
+        evaluation = evaluate(triton_stylizer(triton, name), style.target, images)
+    finally:
+        triton.close()
     assert evaluation.psnr_margin >= style.margin_db, json.dumps(evaluation.to_dict(), indent=1)
     assert evaluation.ssim > evaluation.identity_ssim
     # ONNX Runtime agrees with PyTorch to a uint8 level, so the served scores are the card's.
